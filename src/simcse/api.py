@@ -1,0 +1,138 @@
+"""The inference API: ``SimCSE(model).encode / similarity / build_index / search``.
+
+Call shapes follow the original princeton-nlp tool where they make sense, with one return
+type per function: ``encode`` and ``similarity`` return NumPy arrays, ``search`` returns a
+list of ``(sentence, score)`` pairs for one query and ``search_batch`` a list of such lists.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from simcse.encoder import Encoder, pad_batch
+from simcse.index import ExactIndex
+from simcse.index import normalize as normalize_rows
+from simcse.model_io import load_encoder
+
+# Show a progress bar when encoding at least this many sentences (unless told otherwise).
+PROGRESS_MIN_SENTENCES = 5000
+
+
+def _check_texts(sentences: Sequence[str], what: str = "sentences") -> list[str]:
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Sequence):
+        raise TypeError(f"{what} must be a list of str, got {type(sentences).__name__}")
+    for i, s in enumerate(sentences):
+        if not isinstance(s, str):
+            raise TypeError(f"{what}[{i}] must be str, got {type(s).__name__}")
+    return list(sentences)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class SimCSE:
+    """A sentence encoder ready for inference, placed on one device at construction.
+
+    Args:
+        model_name_or_path: a folder saved by simcse or sentence-transformers, a plain
+            Hugging Face checkpoint (then ``pooler`` is required), an embedded model id such
+            as ``"sentence-transformers/all-MiniLM-L6-v2"``, or a hub id.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available.
+        pooler: override the saved pooler (one of ``simcse.pooling.POOLERS``).
+        max_length: override the saved maximum tokens per sentence.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike,
+        device: str | torch.device | None = None,
+        pooler: str | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        self.model_name = str(model_name_or_path)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.encoder: Encoder = load_encoder(model_name_or_path, pooler=pooler, max_length=max_length)
+        self.encoder.to(self.device).eval()
+        self.index: ExactIndex | None = None
+
+    @classmethod
+    def from_encoder(cls, encoder: Encoder, device: str | torch.device | None = None) -> "SimCSE":
+        """Wrap an in-memory :class:`Encoder` (e.g. during training) without a save/load round trip."""
+        self = cls.__new__(cls)
+        self.model_name = "<in-memory>"
+        self.device = torch.device(device) if device is not None else encoder.device
+        self.encoder, self.index = encoder, None
+        return self
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.hidden_size
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 64,
+        normalize: bool = False,
+        max_length: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed sentences: a str gives shape (H,), a list of N strings (N, H); float32.
+
+        Sentences are sorted by token length to cut padding and returned in input order.
+        """
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else _check_texts(sentences)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if texts:
+            feats = self.encoder.tokenize(texts, max_length=max_length)
+            order = sorted(range(len(texts)), key=lambda i: -len(feats["input_ids"][i]))
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            show = len(texts) >= PROGRESS_MIN_SENTENCES if show_progress is None else show_progress
+            was_training = self.encoder.training
+            self.encoder.eval()
+            pad_id = self.encoder.tokenizer.pad_token_id or 0
+            for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
+                batch = {k: v.to(self.device) for k, v in pad_batch(feats, rows, pad_id).items()}
+                out[rows] = self.encoder(**batch).float().cpu().numpy()
+            self.encoder.train(was_training)
+        if normalize:
+            out = normalize_rows(out)
+        return out[0] if single else out
+
+    def similarity(self, queries: str | Sequence[str], keys: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Cosine similarities, shape (len(queries), len(keys)); a str counts as a list of one."""
+        q = self.encode([queries] if isinstance(queries, str) else queries, batch_size=batch_size, normalize=True)
+        k = self.encode([keys] if isinstance(keys, str) else keys, batch_size=batch_size, normalize=True)
+        return q @ k.T
+
+    def build_index(self, sentences: Sequence[str], batch_size: int = 64) -> None:
+        """Replace the in-memory index with ``sentences``."""
+        self.index = ExactIndex(self.dim)
+        self.add_to_index(sentences, batch_size=batch_size)
+
+    def add_to_index(self, sentences: Sequence[str], batch_size: int = 64) -> None:
+        """Append ``sentences`` to the index (built empty first if needed)."""
+        texts = _check_texts(sentences)
+        if self.index is None:
+            self.index = ExactIndex(self.dim)
+        self.index.add(texts, self.encode(texts, batch_size=batch_size, normalize=True))
+
+    def search(self, query: str, top_k: int = 5, threshold: float = 0.6) -> list[tuple[str, float]]:
+        """The ``top_k`` indexed sentences most similar to ``query`` with cosine >= ``threshold``."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be str, got {type(query).__name__}; use search_batch for lists")
+        return self.search_batch([query], top_k=top_k, threshold=threshold)[0]
+
+    def search_batch(self, queries: Sequence[str], top_k: int = 5, threshold: float = 0.6) -> list[list[tuple[str, float]]]:
+        """:meth:`search` for several queries at once, one result list per query."""
+        if self.index is None:
+            raise RuntimeError("no index: call build_index(sentences) first")
+        texts = _check_texts(queries, "queries")
+        return self.index.search(self.encode(texts, normalize=True), top_k=top_k, threshold=threshold)

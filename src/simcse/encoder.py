@@ -1,0 +1,134 @@
+"""The sentence encoder: any Hugging Face ``AutoModel`` + a SimCSE pooler + an optional MLP head.
+
+Composition, not subclassing: the backbone is whatever ``AutoModel`` builds from its
+``config.json`` (BERT, RoBERTa, MPNet, DistilBERT, DeBERTa, ...). Training and inference
+call the same :meth:`Encoder.forward`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from simcse.pooling import NEEDS_HIDDEN_STATES, check_pooler, pool
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How a backbone's token states become a sentence embedding.
+
+    pooler: one of ``simcse.pooling.POOLERS``. ``cls`` adds the MLP head.
+    mlp_only_train: with ``cls``, use the MLP head while training only (the unsupervised
+        recipe); at inference the raw [CLS] state is the embedding. False keeps the head at
+        inference too (the supervised recipe).
+    max_length: tokens per sentence after truncation.
+    normalize: always return unit vectors (set for models saved with a Normalize module).
+    """
+
+    pooler: str = "cls"
+    mlp_only_train: bool = False
+    max_length: int = 32
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        check_pooler(self.pooler)
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {self.max_length}")
+
+    @property
+    def has_head(self) -> bool:
+        return self.pooler == "cls"
+
+    @property
+    def head_at_inference(self) -> bool:
+        return self.has_head and not self.mlp_only_train
+
+
+class MLPHead(nn.Module):
+    """SimCSE's MLP over the [CLS] state: Linear(H, H) + Tanh (a sentence-transformers Dense)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation(self.linear(x))
+
+
+class Encoder(nn.Module):
+    """Backbone + pooler + optional head. ``forward`` maps token ids (B, T) to embeddings (B, H)."""
+
+    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.config = config
+        self.head = MLPHead(self.hidden_size) if config.has_head else None
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def uses_head(self) -> bool:
+        """The head runs in training mode, and in eval mode unless ``mlp_only_train``."""
+        return self.head is not None and (self.training or not self.config.mlp_only_train)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, **extra: Tensor) -> Tensor:
+        """input_ids, attention_mask (B, T) [+ token_type_ids] -> embeddings (B, H)."""
+        needs_hidden = self.config.pooler in NEEDS_HIDDEN_STATES
+        out = self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=needs_hidden,
+            return_dict=True,
+            **extra,
+        )
+        hidden = out.hidden_states if needs_hidden else None
+        emb = pool(self.config.pooler, out.last_hidden_state, hidden, attention_mask)
+        if self.uses_head:
+            emb = self.head(emb)
+        if self.config.normalize:
+            emb = nn.functional.normalize(emb, dim=-1)
+        return emb
+
+    def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, list[list[int]]]:
+        """Token ids per text, truncated, unpadded (pad per batch with :func:`pad_batch`)."""
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_length or self.config.max_length,
+            padding=False,
+        )
+        return {k: enc[k] for k in self.model_input_names if k in enc}
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [n for n in self.tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+
+def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
+    """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors."""
+    ids = [features["input_ids"][i] for i in rows]
+    width = max(len(x) for x in ids)
+    out: dict[str, Tensor] = {}
+    for name, values in features.items():
+        fill = pad_id if name == "input_ids" else 0
+        t = torch.full((len(rows), width), fill, dtype=torch.long)
+        for r, i in enumerate(rows):
+            seq = values[i]
+            t[r, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        out[name] = t
+    if "attention_mask" not in out:
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, seq in enumerate(ids):
+            mask[r, : len(seq)] = 1
+        out["attention_mask"] = mask
+    return out

@@ -1,0 +1,78 @@
+"""Contracts of the inference API on a tiny random BERT."""
+
+import numpy as np
+import pytest
+
+from simcse import SimCSE
+
+from conftest import SENTENCES
+
+
+@pytest.fixture(scope="module")
+def model(tiny_bert):
+    return SimCSE(tiny_bert, device="cpu", pooler="avg")
+
+
+def test_shapes_and_dtypes(model):
+    many = model.encode(SENTENCES)
+    assert many.shape == (len(SENTENCES), 32) and many.dtype == np.float32
+    one = model.encode(SENTENCES[0])
+    assert one.shape == (32,) and one.dtype == np.float32
+    np.testing.assert_allclose(one, many[0], atol=1e-5)
+
+
+def test_order_restored_after_length_sorting(model):
+    together = model.encode(SENTENCES, batch_size=2)
+    alone = np.stack([model.encode([s])[0] for s in SENTENCES])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    shuffled = model.encode(SENTENCES[::-1], batch_size=4)
+    np.testing.assert_allclose(shuffled, together[::-1], atol=1e-5)
+
+
+def test_normalize_honoured(model):
+    raw = model.encode(SENTENCES)
+    unit = model.encode(SENTENCES, normalize=True)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+
+
+def test_empty_list_and_empty_string(model):
+    assert model.encode([]).shape == (0, 32)
+    empty = model.encode(["", "cat"])
+    assert empty.shape == (2, 32) and np.isfinite(empty).all()
+
+
+@pytest.mark.parametrize("bad", [[1, 2], ["ok", None], b"bytes", 3.0])
+def test_non_string_input_is_a_type_error(model, bad):
+    with pytest.raises(TypeError):
+        model.encode(bad)
+
+
+def test_similarity_matrix(model):
+    sim = model.similarity(SENTENCES[:2], SENTENCES)
+    assert sim.shape == (2, len(SENTENCES))
+    np.testing.assert_allclose(np.diag(sim[:, :2]), 1.0, atol=1e-5)
+    assert model.similarity("cat", "dog").shape == (1, 1)
+
+
+def test_index_and_search(model):
+    model.build_index(SENTENCES[:3])
+    model.add_to_index(SENTENCES[3:])
+    hits = model.search(SENTENCES[4], top_k=3, threshold=-1.0)
+    assert len(hits) == 3 and hits[0] == (SENTENCES[4], pytest.approx(1.0, abs=1e-5))
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(t, str) and isinstance(s, float) for t, s in hits)
+    exact = model.similarity(SENTENCES[4], SENTENCES)[0]
+    assert [t for t, _ in hits] == [SENTENCES[i] for i in np.argsort(-exact)[:3]]
+    assert all(s >= 0.99 for _, s in model.search(SENTENCES[4], top_k=5, threshold=0.99))
+    batch = model.search_batch(SENTENCES[:2], top_k=2, threshold=-1.0)
+    assert batch == [model.search(q, top_k=2, threshold=-1.0) for q in SENTENCES[:2]]
+    with pytest.raises(TypeError):
+        model.search(["a list"])
+
+
+def test_search_without_index_raises(tiny_bert):
+    with pytest.raises(RuntimeError, match="build_index"):
+        SimCSE(tiny_bert, device="cpu", pooler="avg").search("cat")
