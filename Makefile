@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean browser
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,15 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/python examples/quickstart.py
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The browser test drives Debian's chromium through Playwright (never `playwright install`,
+# which downloads a browser). Without it that test is skipped, with the reason.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; } \
+	  || echo "chromium not installed: the browser test will be skipped"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

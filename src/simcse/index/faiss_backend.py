@@ -1,0 +1,163 @@
+"""FAISS backends (faiss-cpu): ``flat``, ``ivf_flat``, ``hnsw`` and ``ivf_pq``, inner-product metric.
+
+The FAISS index is derived data: the store keeps the unit vectors, so an index can be
+rebuilt (HNSW cannot delete, so ``remove`` rebuilds it) or swapped for another kind.
+IVF kinds are trained on a sample of the store when first filled; build big corpora in
+one go (``simcse index build``) so the coarse quantizer sees representative data.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simcse.index.store import VectorStore
+
+INSTALL_HINT = "the FAISS backends need faiss-cpu: pip install 'simcse[faiss]'"
+FILE_NAME = "index.faiss"
+
+# Parameters each kind accepts, with defaults. nlist=0 picks ~4*sqrt(N) lists at training.
+KIND_PARAMS: dict[str, dict[str, int]] = {
+    "flat": {},
+    "ivf_flat": {"nlist": 0, "nprobe": 16},
+    "hnsw": {"m": 32, "ef_construction": 200, "ef_search": 128},
+    "ivf_pq": {"nlist": 0, "nprobe": 16, "pq_m": 16, "pq_bits": 8},
+}
+SEARCH_PARAMS = ("nprobe", "ef_search")  # may be changed after building, e.g. at load
+TRAIN_POINTS_PER_LIST = 50  # k-means sample size per IVF list (FAISS warns below 39)
+
+
+def import_faiss():
+    """Import faiss lazily, with an install hint."""
+    try:
+        import faiss
+    except ImportError as err:
+        raise ImportError(INSTALL_HINT) from err
+    return faiss
+
+
+def auto_nlist(n: int) -> int:
+    """~4*sqrt(N) IVF lists, but at least 39 training points per list."""
+    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+
+
+class FaissBackend:
+    """One FAISS index over the store's vectors, keyed by the store's int64 ids."""
+
+    def __init__(self, kind: str, store: VectorStore, **params: int) -> None:
+        if kind not in KIND_PARAMS:
+            raise ValueError(f"unknown FAISS kind {kind!r}; valid: {sorted(KIND_PARAMS)}")
+        unknown = set(params) - set(KIND_PARAMS[kind])
+        if unknown:
+            raise ValueError(f"backend {kind!r} takes parameters {sorted(KIND_PARAMS[kind])}, got {sorted(unknown)}")
+        self.faiss = import_faiss()
+        self.name, self.store = kind, store
+        self._params = {**KIND_PARAMS[kind], **{k: int(v) for k, v in params.items()}}
+        if kind == "ivf_pq" and store.dim % self._params["pq_m"]:
+            raise ValueError(f"ivf_pq: pq_m={self._params['pq_m']} must divide the dimension {store.dim}")
+        self.index = None if kind.startswith("ivf") else self._new_index()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    def _factory_string(self) -> str:
+        p = self._params
+        if self.name == "flat":
+            return "IDMap2,Flat"
+        if self.name == "hnsw":
+            return f"IDMap2,HNSW{p['m']}"
+        if self.name == "ivf_flat":
+            return f"IVF{p['nlist']},Flat"
+        return f"IVF{p['nlist']},PQ{p['pq_m']}x{p['pq_bits']}"
+
+    def _new_index(self):
+        index = self.faiss.index_factory(self.store.dim, self._factory_string(), self.faiss.METRIC_INNER_PRODUCT)
+        if self.name == "hnsw":
+            self.faiss.downcast_index(index.index).hnsw.efConstruction = self._params["ef_construction"]
+        return index
+
+    def _train(self) -> None:
+        """Fix nlist from the store size, then k-means on a random sample of the store."""
+        n = len(self.store)
+        if self._params["nlist"] == 0:
+            self._params["nlist"] = auto_nlist(n)
+        nlist = self._params["nlist"]
+        need = max(nlist, 2 ** self._params.get("pq_bits", 0))  # k-means for the lists and the PQ codebooks
+        if n < need:
+            raise ValueError(f"{self.name}: training (nlist={nlist}, pq_bits={self._params.get('pq_bits')}) needs "
+                             f"at least {need} vectors, the index has {n}; add more sentences first, lower "
+                             "nlist/pq_bits, or use the flat/hnsw backend")
+        self.index = self._new_index()
+        size = min(n, TRAIN_POINTS_PER_LIST * max(nlist, need // 4))
+        rows = np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
+        self.index.train(self.store.vectors(rows))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Index new unit rows (n, dim) with their ids; the store must already hold them."""
+        if self.index is None:  # untrained IVF: train on the store, then take every row
+            self.rebuild()
+        elif len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def rebuild(self) -> None:
+        """Refill the index from the store; IVF keeps its training (trains first if needed)."""
+        if not self.name.startswith("ivf"):
+            self.index = self._new_index()
+        elif self.index is None:
+            self._train()
+        else:
+            self.index.reset()
+        for start, block in self.store.blocks():
+            self.index.add_with_ids(np.ascontiguousarray(block), self.store.ids[start : start + len(block)])
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Drop ids (already gone from the store); HNSW cannot delete, so it is rebuilt."""
+        if self.index is None:
+            return
+        if self.name == "hnsw":
+            self.rebuild()
+        else:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def set_search_params(self, **params: int) -> None:
+        """Change ``nprobe`` (IVF) or ``ef_search`` (HNSW) without rebuilding."""
+        for key, value in params.items():
+            if key not in SEARCH_PARAMS or key not in self._params:
+                valid = [k for k in SEARCH_PARAMS if k in self._params]
+                raise ValueError(f"backend {self.name!r} has search parameters {valid}, got {key!r}")
+            if int(value) < 1:
+                raise ValueError(f"{key} must be >= 1, got {value}")
+            self._params[key] = int(value)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """queries (Q, dim) unit rows -> (scores, ids), each (Q, k), padded with -inf / -1."""
+        if self.index is None or self.index.ntotal == 0:
+            return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        if self.name.startswith("ivf"):
+            self.faiss.extract_index_ivf(self.index).nprobe = self._params["nprobe"]
+        elif self.name == "hnsw":
+            self.faiss.downcast_index(self.index.index).hnsw.efSearch = max(self._params["ef_search"], k)
+        scores, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    def save(self, folder: Path) -> None:
+        if self.index is not None:
+            self.faiss.write_index(self.index, str(folder / FILE_NAME))
+
+    @classmethod
+    def load(cls, kind: str, folder: Path, store: VectorStore, params: dict[str, Any]) -> "FaissBackend":
+        backend = cls(kind, store, **params)
+        path = folder / FILE_NAME
+        if path.is_file():
+            backend.index = backend.faiss.read_index(str(path))
+            if backend.index.d != store.dim or backend.index.ntotal != len(store):
+                raise ValueError(f"{path}: holds {backend.index.ntotal} vectors of dimension {backend.index.d}, "
+                                 f"but the index folder has {len(store)} of dimension {store.dim}")
+        elif len(store):
+            raise FileNotFoundError(f"{path}: missing; the manifest names backend {kind!r}")
+        return backend

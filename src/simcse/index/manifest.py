@@ -1,0 +1,73 @@
+"""``manifest.json``: what an index folder holds and which model made its vectors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+FILE_NAME = "manifest.json"
+
+
+def model_id(name_or_path: str | os.PathLike) -> str:
+    """How a model is recorded: a local folder as its absolute path, anything else as given."""
+    path = Path(name_or_path)
+    return str(path.resolve()) if path.is_dir() else str(name_or_path)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The index folder's description. Vectors are unit length, so inner product = cosine."""
+
+    model: str  # model_id() of the encoder that made the vectors
+    dim: int  # vector dimension
+    pooler: str | None  # the encoder's pooler, when known
+    backend: str  # a key of simcse.index.registry.BACKENDS
+    params: dict[str, Any] = field(default_factory=dict)  # the backend's parameters
+    count: int = 0  # rows
+    next_id: int = 0  # the id the next added sentence gets
+    metric: str = "inner_product"
+    format_version: int = FORMAT_VERSION
+
+    def write(self, folder: Path) -> None:
+        (folder / FILE_NAME).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> "Manifest":
+        path = folder / FILE_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; {folder} is not an index folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: format_version {data.get('format_version')!r}, this simcse reads {FORMAT_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown, missing = set(data) - names, {"model", "dim", "backend"} - set(data)
+        if unknown or missing:
+            raise ValueError(f"{path}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+        if data.get("metric", "inner_product") != "inner_product":
+            raise ValueError(f"{path}: field 'metric' is {data['metric']!r}; only 'inner_product' is supported")
+        return cls(**data)
+
+    def check_compatible(self, folder: Path, model: str | None, dim: int | None, pooler: str | None) -> None:
+        """Refuse an encoder other than the one that built the index (named in the message)."""
+        built = f"model {self.model!r} (dim {self.dim}, pooler {self.pooler})"
+        asked = f"model {model!r} (dim {dim}, pooler {pooler})"
+        problems = []
+        if model is not None and model_id(model) != self.model:
+            problems.append("model")
+        if dim is not None and dim != self.dim:
+            problems.append("dimension")
+        if pooler is not None and self.pooler is not None and pooler != self.pooler:
+            problems.append("pooler")
+        if problems:
+            raise ValueError(
+                f"{folder}: index was built with {built}; refusing to search it with {asked} "
+                f"(different {', '.join(problems)}). Use the index's model or rebuild the index."
+            )

@@ -1,0 +1,56 @@
+"""The registry of search backends: name -> how to create one and how to load one."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Protocol
+
+import numpy as np
+
+from simcse.index.exact import ExactBackend
+from simcse.index.faiss_backend import KIND_PARAMS, FaissBackend
+from simcse.index.store import VectorStore
+
+
+class Backend(Protocol):
+    """Search over a :class:`VectorStore`'s unit vectors by inner product."""
+
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]: ...  # build and search parameters, saved in the manifest
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...  # rows the store already holds
+    def remove(self, ids: np.ndarray) -> None: ...  # ids the store already dropped
+    def rebuild(self) -> None: ...  # re-derive everything from the store
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...  # (Q, k) scores, ids
+    def save(self, folder: Path) -> None: ...
+
+
+class BackendEntry(NamedTuple):
+    create: Callable[..., Backend]  # (store, **params) -> Backend
+    load: Callable[[Path, VectorStore, dict[str, Any]], Backend]  # (folder, store, params) -> Backend
+    params: tuple[str, ...]  # the parameters it accepts
+
+
+def _exact(store: VectorStore, **params: Any) -> ExactBackend:
+    if params:
+        raise ValueError(f"backend 'exact' takes no parameters, got {sorted(params)}")
+    return ExactBackend(store)
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "exact": BackendEntry(_exact, ExactBackend.load, ()),
+    **{
+        kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), tuple(defaults))
+        for kind, defaults in KIND_PARAMS.items()
+    },
+}
+
+
+def backend_entry(name: str) -> BackendEntry:
+    """The registry entry for ``name``; an unknown name raises ``ValueError`` listing the valid ones."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown index backend {name!r}; valid: {', '.join(BACKENDS)}") from None

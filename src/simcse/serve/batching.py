@@ -1,0 +1,69 @@
+"""Coalescing concurrent encode calls into one forward pass (dynamic batching).
+
+Request threads hand their texts to a single worker thread and wait; the worker takes
+everything queued (up to ``max_batch`` texts), encodes it in one call and hands each
+caller its rows. Under load this turns 16 one-sentence forward passes into one pass of 16,
+and the model is only ever used from one thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+
+class _Job(NamedTuple):
+    texts: list[str]
+    future: Future
+
+
+class EncodeBatcher:
+    """``encode(texts) -> (n, dim)`` through one worker thread that batches concurrent calls."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 64) -> None:
+        self._encode, self.max_batch = encode, max_batch
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="simcse-encode", daemon=True)
+        self._thread.start()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embeddings (len(texts), dim) as ``encode`` gives them; blocks until they are ready."""
+        job = _Job(list(texts), Future())
+        self._queue.put(job)
+        return job.future.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _take_batch(self, first: _Job) -> list[_Job]:
+        jobs, n = [first], len(first.texts)
+        while n < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # close() was called: finish this batch, then stop
+                self._queue.put(None)
+                break
+            jobs.append(job)
+            n += len(job.texts)
+        return jobs
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            jobs = self._take_batch(first)
+            try:
+                emb = self._encode([t for job in jobs for t in job.texts])
+            except BaseException as err:  # hand the error to every waiting caller
+                for job in jobs:
+                    job.future.set_exception(err)
+                continue
+            start = 0
+            for job in jobs:
+                job.future.set_result(emb[start : start + len(job.texts)])
+                start += len(job.texts)
