@@ -39,3 +39,28 @@ def read_sentences(path: str | os.PathLike) -> list[str]:
             raise DataError(f"{path}:{lineno}: empty sentence")
         out.append(text)
     return out
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (a last line without newline counts), read in 1 MiB blocks."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            n, last = n + block.count(b"\n"), block[-1:]
+    return n + (last != b"\n")
+
+
+def chunks(path: Path, skip: int, size: int) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+    """Yield ``(last_line_number, [(line_number, text), ...])`` per ``size`` lines after ``skip``."""
+    batch, last = [], skip
+    for lineno, text in iter_lines(path):
+        if lineno <= skip:
+            continue
+        last = lineno
+        if text.strip():
+            batch.append((lineno, text))
+        if lineno % size == 0:
+            yield last, batch
+            batch = []
+    if last > skip and last % size:
+        yield last, batch

@@ -13,7 +13,7 @@ FORMATS = ("onnx",)
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a model for another runtime (ONNX)", description=__doc__)
     p.add_argument("format", choices=FORMATS, help="target format")
-    add_model_args(p)
+    add_model_args(p, backend=False)
     p.add_argument("--output", default=None,
                    help="the .onnx file to write (default: <model folder>/onnx/simcse-encoder[-int8].onnx, "
                         "where SimCSE(model, backend='onnx') finds it)")

@@ -16,7 +16,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,7 +26,7 @@ from simcse.index.core import Index
 from simcse.index.manifest import model_id
 from simcse.index.registry import backend_entry
 from simcse.index.store import VectorStore
-from simcse.textfile import iter_lines
+from simcse.textfile import chunks, count_lines
 
 
 @dataclass(frozen=True)
@@ -48,31 +48,6 @@ class BuildConfig:
 
 def work_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.build"
-
-
-def count_lines(path: Path) -> int:
-    """Lines in a file (a last line without newline counts), read in 1 MiB blocks."""
-    n, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            n, last = n + block.count(b"\n"), block[-1:]
-    return n + (last != b"\n")
-
-
-def chunks(path: Path, skip: int, size: int) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-    """Yield ``(last_line_number, [(line_number, text), ...])`` per ``size`` lines after ``skip``."""
-    batch, last = [], skip
-    for lineno, text in iter_lines(path):
-        if lineno <= skip:
-            continue
-        last = lineno
-        if text.strip():
-            batch.append((lineno, text))
-        if lineno % size == 0:
-            yield last, batch
-            batch = []
-    if last > skip and last % size:
-        yield last, batch
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
