@@ -12,7 +12,7 @@ import logging
 import sys
 
 # Registry of subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "index", "search", "serve")
+SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "train", "data", "index", "search", "serve")
 
 
 class CLIError(Exception):

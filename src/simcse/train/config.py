@@ -1,0 +1,225 @@
+"""``TrainConfig``: every knob of ``simcse train``, its default (the paper's unsupervised
+BERT-base recipe) and its help text, in one frozen dataclass.
+
+Each field is one CLI flag (``learning_rate`` -> ``--learning-rate``) and one config-file key
+(JSON or TOML, same name). Precedence: field default < ``--preset`` < ``--config`` file <
+explicit flags. Presets (:data:`PRESETS`) reproduce princeton-nlp/SimCSE's Table A.1 and
+``run_*_example.sh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+PRECISIONS = typing.get_args(Precision)
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults = unsupervised SimCSE-BERT-base (``unsup-bert-base``)."""
+
+    model: str = _f("bert-base-uncased", "starting checkpoint: folder, embedded id or hub id")
+    train_file: str = _f("wiki1m_for_simcse.txt", "training data (.txt unsupervised; .csv/.tsv/.jsonl pairs or triplets); "
+                         "a bare name is looked up in <data-dir>/training/ and downloaded if known")
+    output_dir: str = _f("runs/simcse", "where the best model (best/), checkpoint/ and metrics.jsonl go")
+    data_dir: str | None = _f(None, "data folder (default: $SIMCSE_DATA_DIR or ~/.cache/simcse/data)")
+    pooler: str | None = _f("cls", "cls, cls_before_pooler, avg, avg_top2, avg_first_last; none = the model's saved pooler")
+    mlp_only_train: bool | None = _f(True, "with pooler cls: use the MLP head in training only (unsupervised recipe); none = saved")
+    max_length: int = _f(32, "tokens per training sentence after truncation (the saved model keeps its own)")
+    sent0_column: str = _f("sent0", "column/key of the anchor sentence (.csv/.tsv/.jsonl)")
+    sent1_column: str | None = _f("sent1", "column/key of the positive; none = unsupervised on sent0")
+    hard_neg_column: str | None = _f(None, "column/key of the hard negative; none = pairs only")
+    skip_bad_rows: bool = _f(False, "skip and count bad rows instead of stopping at the first")
+    max_train_samples: int = _f(0, "use only the first N rows (0 = all)")
+    temperature: float = _f(0.05, "softmax temperature of InfoNCE (= 1 / scale)")
+    hard_negative_weight: float = _f(0.0, "logit bias on each anchor's own hard negative (0 = none)")
+    batch_size: int = _f(64, "examples per step, summed over processes")
+    grad_cache_chunk: int = _f(0, "GradCache: encode at most N rows at once with a graph, so a batch far larger than memory fits (0 = off)")
+    learning_rate: float = _f(3e-5, "AdamW peak learning rate")
+    epochs: int = _f(1, "passes over the training data")
+    max_steps: int = _f(0, "stop after this many steps (0 = epochs decide)")
+    warmup_steps: int = _f(0, "linear warmup steps before the linear decay")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 = off)")
+    precision: Precision = _f("auto", "auto (fp16 on CUDA as the paper, fp32 on CPU), fp32, fp16, bf16")
+    seed: int = _f(42, "seed for initialisation, dropout and data order")
+    eval_steps: int = _f(125, "evaluate STS-B dev every N steps and at the end (0 = never; then the last model is kept)")
+    eval_sickr: bool = _f(False, "also report SICK-R dev (selection stays on STS-B dev)")
+    eval_at_start: bool = _f(False, "also evaluate before the first step (reported, not selectable)")
+    save_steps: int = _f(250, "write a resumable checkpoint every N steps (0 = only at the end)")
+    resume: bool = _f(False, "continue from <output-dir>/checkpoint if it exists")
+    do_mlm: bool = _f(False, "add the masked-LM auxiliary loss")
+    mlm_weight: float = _f(0.1, "weight of the masked-LM loss")
+    mlm_probability: float = _f(0.15, "fraction of tokens masked for the MLM loss")
+    log_steps: int = _f(10, "steps between loss records in metrics.jsonl / TensorBoard")
+    device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda when available)")
+    tensorboard: bool = _f(True, "also log to <output-dir>/tensorboard when tensorboard is installed")
+    progress: bool = _f(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        for name in ("batch_size", "epochs", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.grad_cache_chunk < 0:
+            raise ValueError(f"grad_cache_chunk must be >= 0, got {self.grad_cache_chunk}")
+        if self.grad_cache_chunk and (self.do_mlm or self.precision == "fp16"):
+            raise ValueError("grad_cache_chunk works with the contrastive loss alone in fp32/bf16 (not with do_mlm or fp16)")
+
+
+_BERT = {"model": "bert-base-uncased", "pooler": "cls"}
+_UNSUP = {"train_file": "wiki1m_for_simcse.txt", "mlp_only_train": True, "batch_size": 64, "epochs": 1}
+_SUP = {"train_file": "nli_for_simcse.csv", "hard_neg_column": "hard_neg", "mlp_only_train": False,
+        "batch_size": 512, "epochs": 3}
+
+# Table A.1 of the paper / the README's hyper-parameter table; max_length 32, temperature
+# 0.05, eval every 125 steps on STS-B dev for all (run_unsup_example.sh, run_sup_example.sh).
+PRESETS: dict[str, dict[str, Any]] = {
+    "unsup-bert-base": {**_BERT, **_UNSUP, "learning_rate": 3e-5},
+    "unsup-bert-large": {**_BERT, **_UNSUP, "model": "bert-large-uncased", "learning_rate": 1e-5},
+    "unsup-roberta-base": {**_BERT, **_UNSUP, "model": "roberta-base", "batch_size": 512, "learning_rate": 1e-5},
+    "unsup-roberta-large": {**_BERT, **_UNSUP, "model": "roberta-large", "batch_size": 512, "learning_rate": 3e-5},
+    "sup-bert-base": {**_BERT, **_SUP, "learning_rate": 5e-5},
+    "sup-bert-large": {**_BERT, **_SUP, "model": "bert-large-uncased", "learning_rate": 1e-5},
+    "sup-roberta-base": {**_BERT, **_SUP, "model": "roberta-base", "learning_rate": 5e-5},
+    "sup-roberta-large": {**_BERT, **_SUP, "model": "roberta-large", "learning_rate": 1e-5},
+    # A few minutes on a laptop CPU: unsupervised SimCSE on the first 3,200 wiki1m lines (50 steps) from
+    # the embedded all-MiniLM-L6-v2 (its mean pooling kept), STS-B dev before and after.
+    "demo-minilm": {
+        "model": "sentence-transformers/all-MiniLM-L6-v2", "pooler": None, "mlp_only_train": None,
+        "train_file": "wiki1m_for_simcse.txt", "max_train_samples": 3200, "batch_size": 64,
+        "learning_rate": 3e-5, "eval_steps": 25, "eval_at_start": True, "save_steps": 0,
+        "output_dir": "runs/demo-minilm",
+    },
+}
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_NONE = "none"
+
+
+def _base_type(annotation: Any) -> tuple[type, bool]:
+    """(scalar type, accepts None) of a field annotation such as ``str | None``."""
+    hint = typing.get_type_hints(TrainConfig)[annotation] if isinstance(annotation, str) else annotation
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return inner[0], True
+    if typing.get_origin(hint) is Literal:
+        return str, False
+    return hint, False
+
+
+def check_value(name: str, value: Any, where: str) -> Any:
+    """Validate one config value against its field type; ``where`` names the source."""
+    if name not in FIELDS:
+        raise ValueError(f"{where}: unknown key {name!r}; valid keys: {', '.join(FIELDS)}")
+    typ, nullable = _base_type(name)
+    if value is None and nullable:
+        return None
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ValueError(f"{where}: key {name!r} must be {typ.__name__}{' or null' if nullable else ''}, got {value!r}")
+    return value
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Keys of a JSON or TOML config file (field names, plus ``preset``), validated."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: invalid TOML ({err})") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+    else:
+        raise ValueError(f"{path}: config files are .json or .toml")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a table/object of settings")
+    out = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        out[name] = value if name == "preset" else check_value(name, value, str(path))
+    return out
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def build_config(preset: str | None = None, config_file: str | None = None, **flags: Any) -> TrainConfig:
+    """Field defaults < preset < config file < flags (flags set to None by the parser are unset)."""
+    file_values = read_config_file(config_file) if config_file else {}
+    preset = preset or file_values.pop("preset", None)
+    file_values.pop("preset", None)
+    values = preset_values(preset) if preset else {}
+    values.update(file_values)
+    values.update(flags)
+    return TrainConfig(**values)
+
+
+# ---------------------------------------------------------------- argparse
+
+
+def _parse(typ: type, nullable: bool):
+    def parse(text: str) -> Any:
+        if nullable and text.lower() == _NONE:
+            return None
+        return typ(text)
+
+    parse.__name__ = typ.__name__
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field; unset flags stay absent so presets and files are not overridden."""
+    defaults = TrainConfig()
+    for name, f in FIELDS.items():
+        typ, nullable = _base_type(name)
+        flag = "--" + name.replace("_", "-")
+        shown = f"(default: {getattr(defaults, name)})"
+        if typ is bool and not nullable:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=f"{f.metadata['help']} {shown}")
+            continue
+        if typ is bool:
+            parse = lambda s: None if s.lower() == _NONE else {"true": True, "false": False}[s.lower()]  # noqa: E731
+            parser.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar="{true,false,none}",
+                                help=f"{f.metadata['help']} {shown}")
+            continue
+        choices = PRECISIONS if name == "precision" else None
+        parser.add_argument(flag, type=_parse(typ, nullable), choices=choices, default=argparse.SUPPRESS,
+                            help=f"{f.metadata['help']} {shown}")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    flags = {name: getattr(args, name) for name in FIELDS if hasattr(args, name)}
+    return build_config(getattr(args, "preset", None), getattr(args, "config", None), **flags)
+
+
+__all__ = ["PRESETS", "TrainConfig", "add_config_flags", "build_config", "config_from_args", "read_config_file"]
