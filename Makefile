@@ -16,8 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# Train unsupervised SimCSE from all-MiniLM-L6-v2 on 3,200 wiki1m sentences (50 steps) and
+# report STS-B dev before and after; then encode, compare and search with the trained model.
 demo: setup
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/train_demo.py
+	$(BIN)/python examples/quickstart.py runs/demo-minilm/model
 
 test: setup browser
 	$(BIN)/python -m pytest -q

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS = "/work/shared/data/training/multi30k/multi30k_task2_en_captions.txt"
+CORPUS = "training/multi30k/multi30k_task2_en_captions.txt"  # under the data dir (SIMCSE_DATA_DIR)
 
 
 def free_port() -> int:
@@ -73,7 +73,9 @@ async def load(url: str, queries: list[str], n: int, concurrency: int, top_k: in
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, default=Path(CORPUS))
+    from simcse.data_dir import data_dir
+
+    p.add_argument("--corpus", type=Path, default=data_dir() / CORPUS)
     p.add_argument("--corpus-size", type=int, default=10_000)
     p.add_argument("--index", type=Path, default=Path("/tmp/simcse-bench/multi30k-10k"))
     p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")

@@ -1,8 +1,11 @@
-"""Encode and compare sentences with the embedded default model (all-MiniLM-L6-v2)."""
+"""Encode, compare and search sentences with a model (default: the embedded all-MiniLM-L6-v2)."""
+
+import sys
 
 from simcse import SimCSE
 
-model = SimCSE("sentence-transformers/all-MiniLM-L6-v2")
+model = SimCSE(sys.argv[1] if len(sys.argv) > 1 else "sentence-transformers/all-MiniLM-L6-v2")
+print(f"model: {model.model_name}")
 pairs = [
     ("A man is playing a guitar.", "A person plays a musical instrument."),
     ("A man is playing a guitar.", "The stock market fell sharply today."),
