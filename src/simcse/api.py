@@ -128,7 +128,7 @@ class SimCSE:
         For FAISS backends or saved indexes, assign ``self.index = Index(...)`` or use
         :meth:`load_index`; :meth:`add_to_index` and :meth:`search` work with any backend.
         """
-        self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.encoder.config.pooler)
+        self.index = None
         self.add_to_index(sentences, batch_size=batch_size)
 
     def add_to_index(self, sentences: Sequence[str], batch_size: int = 64) -> None:
