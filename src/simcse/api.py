@@ -66,9 +66,10 @@ class SimCSE:
         self.device = torch.device(device) if device is not None else default_device()
         if backend == "onnx" and device is None:
             self.device = torch.device("cpu")
-        self.encoder: Encoder = load_encoder(model_name_or_path, pooler=pooler, max_length=max_length)
+        folder = resolve_model(model_name_or_path)  # once: a hub id is looked up a single time
+        self.encoder: Encoder = load_encoder(folder, pooler=pooler, max_length=max_length)
         self.encoder.to(self.device).eval()
-        self._forward = make_forward(backend, self.encoder, self.device, resolve_model(model_name_or_path), quantize)
+        self._forward = make_forward(backend, self.encoder, self.device, folder, quantize)
         self.index: Index | None = None
 
     @classmethod

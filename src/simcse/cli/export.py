@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from simcse.model_registry import resolve_model
     from simcse.onnx_export import check_parity, export_onnx
 
-    encoder = load_encoder(args.model, pooler=args.pooler, max_length=args.max_length)
-    out = Path(args.output) if args.output else resolve_model(args.model) / "onnx" / onnx_filename(args.quantize)
+    folder = resolve_model(args.model)
+    encoder = load_encoder(folder, pooler=args.pooler, max_length=args.max_length)
+    out = Path(args.output) if args.output else folder / "onnx" / onnx_filename(args.quantize)
     export_onnx(encoder, out, optimize=not args.no_optimize, quantize=args.quantize)
     cos = check_parity(encoder, str(out), min_cosine=0.0)
     print(f"wrote {out} (min cosine to PyTorch on the check sentences: {cos:.6f})")
