@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 PRECISIONS = typing.get_args(Precision)
+Compile = Literal["off", "default", "reduce-overhead", "max-autotune"]
+COMPILE_MODES = typing.get_args(Compile)
 
 
 def _f(default: Any, help: str) -> Any:
@@ -47,6 +49,8 @@ class TrainConfig:
     temperature: float = _f(0.05, "softmax temperature of InfoNCE (= 1 / scale)")
     hard_negative_weight: float = _f(0.0, "logit bias on each anchor's own hard negative (0 = none)")
     batch_size: int = _f(64, "examples per step, summed over processes")
+    length_groups: int = _f(0, "encode each step's sentences in N slices of similar length, each padded to its own longest "
+                            "(same embeddings, less padding); 0 = auto: 4 on CPU, 1 on GPU")
     grad_cache_chunk: int = _f(0, "GradCache: encode at most N rows at once with a graph, so a batch far larger than memory fits (0 = off)")
     learning_rate: float = _f(3e-5, "AdamW peak learning rate")
     epochs: int = _f(1, "passes over the training data")
@@ -55,6 +59,9 @@ class TrainConfig:
     weight_decay: float = _f(0.0, "AdamW weight decay")
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0 = off)")
     precision: Precision = _f("auto", "auto (fp16 on CUDA as the paper, fp32 on CPU), fp32, fp16, bf16")
+    compile: Compile = _f("off", "torch.compile the backbone: off, default, reduce-overhead (CUDA graphs; with "
+                          "--pad-to-max-length), max-autotune")
+    pad_to_max_length: bool = _f(False, "pad every batch to max_length: static shapes for torch.compile / CUDA graphs")
     seed: int = _f(42, "seed for initialisation, dropout and data order")
     eval_steps: int = _f(125, "evaluate STS-B dev every N steps and at the end (0 = never; then the last model is kept)")
     eval_sickr: bool = _f(False, "also report SICK-R dev (selection stays on STS-B dev)")
@@ -70,13 +77,18 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        for name, allowed in (("precision", PRECISIONS), ("compile", COMPILE_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for name in ("batch_size", "epochs", "max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.length_groups < 0:
+            raise ValueError(f"length_groups must be >= 0, got {self.length_groups}")
+        if self.pad_to_max_length and self.length_groups > 1:
+            raise ValueError("pad_to_max_length (static shapes) and length_groups > 1 (trimmed shapes) exclude each other")
         if self.grad_cache_chunk < 0:
             raise ValueError(f"grad_cache_chunk must be >= 0, got {self.grad_cache_chunk}")
         if self.grad_cache_chunk and (self.do_mlm or self.precision == "fp16"):
@@ -212,7 +224,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar="{true,false,none}",
                                 help=f"{f.metadata['help']} {shown}")
             continue
-        choices = PRECISIONS if name == "precision" else None
+        choices = {"precision": PRECISIONS, "compile": COMPILE_MODES}.get(name)
         parser.add_argument(flag, type=_parse(typ, nullable), choices=choices, default=argparse.SUPPRESS,
                             help=f"{f.metadata['help']} {shown}")
 

@@ -247,12 +247,13 @@ def batch_order(n: int, batch_size: int, seed: int, epoch: int, drop_last: bool)
     return [perm[i : i + batch_size] for i in range(0, stop, batch_size)]
 
 
-def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: bool) -> dict[str, Tensor]:
+def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: bool, width: int = 0) -> dict[str, Tensor]:
     """Rows -> one encoder batch of ``views * B`` sentences (view-major: all first views, then
-    all second views, ...), right-padded to the longest. Unsupervised rows appear twice."""
+    all second views, ...), right-padded to the longest, or to ``width`` (static shapes).
+    Unsupervised rows appear twice."""
     cols = data.columns if len(data.columns) > 1 else (data.columns[0], data.columns[0])
     seqs = [col.get(int(i)) for col in cols for i in rows]
-    width = max(len(s) for s in seqs)
+    width = width or max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for r, s in enumerate(seqs):

@@ -34,11 +34,13 @@ from simcse.train.checkpoint import load_checkpoint, save_checkpoint
 from simcse.train.config import TrainConfig
 from simcse.train.data import Schema, TrainingSet, batch_order, collate, tokenize_file
 from simcse.train.grad_cache import cached_step
+from simcse.train.length_groups import auto_groups, grouped_forward
 
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 128  # sentences per forward pass when scoring STS-B dev
 KILL_ENV = "SIMCSE_TEST_KILL_AFTER_STEP"  # test hook: SIGKILL this process after step N
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")  # one fused kernel instead of per-tensor ops (8x faster on CPU)
 
 
 @dataclass(frozen=True)
@@ -148,17 +150,19 @@ def contrastive_loss(emb: Tensor, views: int, cfg: TrainConfig) -> Tensor:
     return info_nce(z[0], z[1], negatives, temperature=cfg.temperature, hard_negative_weight=cfg.hard_negative_weight)
 
 
-def step_loss(model: nn.ModuleDict, batch: dict[str, Tensor], views: int, cfg: TrainConfig) -> Tensor:
+def step_loss(model: nn.ModuleDict, batch: dict[str, Tensor], views: int, cfg: TrainConfig, groups: int = 1) -> Tensor:
     """The training objective on one batch of ``views * B`` sentences: InfoNCE in one encoder
-    pass [+ ``mlm_weight`` x the masked-LM loss on a masked copy of the same sentences].
+    pass (``groups`` length-sorted slices of it, :mod:`simcse.train.length_groups`)
+    [+ ``mlm_weight`` x the masked-LM loss on a masked copy of the same sentences].
 
     With ``grad_cache_chunk`` the gradients are already back-propagated here, chunk by chunk
     (:func:`simcse.train.grad_cache.cached_step`), and the returned loss is detached.
     """
     encoder = model["encoder"]
+    embed = lambda b: grouped_forward(lambda g: encoder(**g), b, groups)  # noqa: E731
     if cfg.grad_cache_chunk:
-        return cached_step(lambda b: encoder(**b), batch, cfg.grad_cache_chunk, lambda e: contrastive_loss(e, views, cfg))
-    loss = contrastive_loss(encoder(**batch), views, cfg)
+        return cached_step(embed, batch, cfg.grad_cache_chunk, lambda e: contrastive_loss(e, views, cfg))
+    loss = contrastive_loss(embed(batch), views, cfg)
     if cfg.do_mlm:
         from simcse.train.mlm import mask_tokens, mlm_loss
 
@@ -207,6 +211,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = autocast_dtype(cfg.precision, device)
+    groups = 1 if cfg.pad_to_max_length else auto_groups(cfg.length_groups, device)
     root, out = resolve_data_dir(cfg.data_dir), Path(cfg.output_dir)
 
     torch.manual_seed(cfg.seed)
@@ -215,7 +220,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     n_batches = len(batch_order(len(data), cfg.batch_size, cfg.seed, 0, drop_last=world > 1))
     total = n_batches * cfg.epochs if not cfg.max_steps else min(cfg.max_steps, n_batches * cfg.epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, eps=1e-8)
+    if cfg.compile != "off":  # in place: parameter names, checkpoints and saved models are unchanged
+        encoder.backbone.compile(mode=None if cfg.compile == "default" else cfg.compile)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, eps=1e-8,
+                                  fused=device.type in FUSED_ADAMW_DEVICES)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, total)
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
 
@@ -251,6 +259,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     step, kill_at = progress["step"], int(os.environ.get(KILL_ENV, "0"))
     with_types = "token_type_ids" in encoder.model_input_names
     pad_id = encoder.tokenizer.pad_token_id or 0
+    width = cfg.max_length if cfg.pad_to_max_length else 0
     started, postfix = time.perf_counter(), {}
     for epoch in range(progress["epoch"], cfg.epochs):
         batches = batch_order(len(data), cfg.batch_size, cfg.seed, epoch, drop_last=world > 1)
@@ -260,23 +269,27 @@ def train(cfg: TrainConfig) -> TrainResult:
             rows = batches[index]
             if world > 1:
                 rows = rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]
-            batch = {k: v.to(device) for k, v in collate(data, rows, pad_id, with_types).items()}
+            batch = collate(data, rows, pad_id, with_types, width)
+            if device.type == "cuda":  # page-locked, so the copy below does not wait for the GPU
+                batch = {k: v.pin_memory() for k, v in batch.items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = step_loss(model, batch, data.views, cfg)
+                loss = step_loss(model, batch, data.views, cfg, groups)
             optimizer_step(model, loss, optimizer, scheduler, scaler, cfg.max_grad_norm)
             step += 1
             progress.update(step=step, epoch=epoch, batch=index + 1)
-            if step % max(1, cfg.log_steps) == 0 or step == total:
+            if step % max(1, cfg.log_steps) == 0 or step == total:  # .item() waits for the device: only here
+                postfix["loss"] = f"{loss.item():.4g}"
                 metrics.write({"step": step, "event": "train", "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
                                "elapsed_s": round(time.perf_counter() - started, 3)})
+                pbar.set_postfix(postfix, refresh=False)
             if cfg.eval_steps and (step % cfg.eval_steps == 0 or step == total):
                 score = evaluate(step)
                 postfix["dev"] = f"{score:.2f}"
+                pbar.set_postfix(postfix, refresh=False)
                 select(step, score)
             if cfg.save_steps and step % cfg.save_steps == 0 or step == total:
                 _save(out, model, optimizer, scheduler, progress, rank)
-            postfix["loss"] = f"{loss.item():.4g}"
-            pbar.set_postfix(postfix, refresh=False)
             pbar.update(1)
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
