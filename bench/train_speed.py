@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+from _models import MINILM as MODEL, model_folder
+
 DATA = "training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt"
 BATCH, MAX_LEN, LR = 64, 32, 3e-5
 
@@ -41,22 +42,8 @@ def _lines(root: Path, n: int) -> list[str]:
         return [next(fh).rstrip("\n") for _ in range(n)]
 
 
-def random_bert_base(work: Path) -> Path:
-    """A BERT-base-shaped model with random weights and bert-base-uncased's vocabulary."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from simcse.model_registry import resolve_model
-
-    folder = work / "random-bert-base"
-    torch.manual_seed(0)
-    BertModel(BertConfig(), add_pooling_layer=False).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(str(resolve_model(MODEL))).save_pretrained(folder)
-    return folder
-
-
 def _model(name: str, work: Path) -> str:
-    return str(random_bert_base(work)) if name == "random-bert-base" else name
+    return str(model_folder(name, work))
 
 
 def worker_ours(root: Path, steps: int, work: Path, args) -> list[float]:
@@ -86,16 +73,13 @@ def worker_peer(root: Path, steps: int, work: Path, args) -> list[float]:
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
 
-    from simcse.model_registry import resolve_model
-
     stamps: list[float] = []
 
     class Stamp(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             stamps.append(time.perf_counter())
 
-    name = _model(args.model, work)
-    model = SentenceTransformer(str(resolve_model(name)) if name == MODEL else name, device=args.device or "cpu")
+    model = SentenceTransformer(_model(args.model, work), device=args.device or "cpu")
     model.max_seq_length = MAX_LEN
     lines = _lines(root, steps * BATCH)
     targs = SentenceTransformerTrainingArguments(output_dir=str(work / "peer"), max_steps=steps, per_device_train_batch_size=BATCH,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from simcse import SimCSE
 
@@ -76,3 +77,19 @@ def test_index_and_search(model):
 def test_search_without_index_raises(tiny_bert):
     with pytest.raises(RuntimeError, match="build_index"):
         SimCSE(tiny_bert, device="cpu", pooler="avg").search("cat")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_weights_give_close_float32_embeddings(tiny_bert, dtype):
+    full = SimCSE(tiny_bert, device="cpu", pooler="avg").encode(SENTENCES)
+    half_model = SimCSE(tiny_bert, device="cpu", pooler="avg", dtype=dtype)
+    assert next(half_model.encoder.parameters()).dtype == getattr(torch, dtype)
+    half = half_model.encode(SENTENCES)
+    assert half.dtype == np.float32
+    cos = (full * half).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
+    assert cos.min() > 0.99
+
+
+def test_dtype_is_checked(tiny_bert):
+    with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16, float16"):
+        SimCSE(tiny_bert, device="cpu", pooler="avg", dtype="int4")

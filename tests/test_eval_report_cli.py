@@ -32,7 +32,7 @@ def test_resolve_tasks_follows_simcse_task_set_rule():
 
 
 class FakeSimCSE:
-    def __init__(self, name, device=None, pooler=None, max_length=None, backend="torch", quantize=False):
+    def __init__(self, name, device=None, pooler=None, max_length=None, backend="torch", quantize=False, dtype="float32"):
         self.scale = 1.0 if name == "fake-a" else 2.0
 
     def encode(self, sentences, batch_size=64, normalize=False):

@@ -34,6 +34,9 @@ def _check_texts(sentences: Sequence[str], what: str = "sentences") -> list[str]
     return list(sentences)
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -51,6 +54,8 @@ class SimCSE:
         backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime on the CPU; the encoder is
             exported once and cached, see :mod:`simcse.backend`).
         quantize: with ``backend="onnx"``, int8 dynamic quantization of the MatMul weights.
+        dtype: ``"float32"`` (default), or ``"bfloat16"`` / ``"float16"``: the weights are cast
+            for the ``torch`` backend (the fast path on GPUs); embeddings come back as float32.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class SimCSE:
         max_length: int | None = None,
         backend: str = "torch",
         quantize: bool = False,
+        dtype: str = "float32",
     ) -> None:
         self.model_name = str(model_name_or_path)
         self.device = torch.device(device) if device is not None else default_device()
@@ -68,7 +74,9 @@ class SimCSE:
             self.device = torch.device("cpu")
         folder = resolve_model(model_name_or_path)  # once: a hub id is looked up a single time
         self.encoder: Encoder = load_encoder(folder, pooler=pooler, max_length=max_length)
-        self.encoder.to(self.device).eval()
+        if dtype not in DTYPES or (dtype != "float32" and backend != "torch"):
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (half precision with backend='torch'), got {dtype!r}")
+        self.encoder.to(self.device, DTYPES[dtype]).eval()
         self._forward = make_forward(backend, self.encoder, self.device, folder, quantize)
         self.index: Index | None = None
 

@@ -21,16 +21,23 @@ def add_model_args(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
     p.add_argument("--max-length", type=int, default=None, help="override the saved maximum tokens per sentence")
     if backend:
-        p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                       help="torch, or onnx: ONNX Runtime on the CPU, exported once and cached (SimCSE(backend=...))")
-        p.add_argument("--quantize", action="store_true", help="with --runtime onnx: int8 dynamic quantization")
+        add_runtime_args(p)
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """--runtime, --quantize, --dtype: how the loaded model runs (``SimCSE(backend, quantize, dtype)``)."""
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="torch, or onnx: ONNX Runtime on the CPU, exported once and cached (same embeddings)")
+    p.add_argument("--quantize", action="store_true", help="with --runtime onnx: int8 dynamic quantization")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="with --runtime torch: cast the weights (bfloat16/float16: the fast path on GPUs)")
 
 
 def load_model(args: argparse.Namespace):
     from simcse.api import SimCSE
 
     return SimCSE(args.model, device=args.device, pooler=args.pooler, max_length=args.max_length,
-                  backend=args.runtime, quantize=args.quantize)
+                  backend=args.runtime, quantize=args.quantize, dtype=args.dtype)
 
 
 def add_parser(sub) -> None:

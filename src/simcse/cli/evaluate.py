@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from simcse.cli.encode import add_runtime_args
 from simcse.model_registry import DEFAULT_MODEL
 
 
@@ -40,9 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass (default: 64)")
     p.add_argument("--max-length", type=int, default=None, help="override the saved maximum tokens per sentence")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
-    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                   help="torch, or onnx: ONNX Runtime on the CPU, exported once and cached (same embeddings)")
-    p.add_argument("--quantize", action="store_true", help="with --runtime onnx: int8 dynamic quantization")
+    add_runtime_args(p)
     p.add_argument("--data-dir", default=None,
                    help="folder holding downstream/ (default: $SIMCSE_DATA_DIR, else ~/.cache/simcse/data)")
     p.add_argument("--output-json", default=None, metavar="PATH",
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     for name in models:
         start = time.perf_counter()
         model = SimCSE(name, device=args.device, pooler=args.pooler, max_length=args.max_length,
-                       backend=args.runtime, quantize=args.quantize)
+                       backend=args.runtime, quantize=args.quantize, dtype=args.dtype)
         encode = _TimedEncode(model, args.batch_size)
         rows[name] = evaluate(encode, root, args.mode, tasks, geometry=geometry)
         timing[name] = {"encode_s": round(encode.seconds, 2), "sentences_encoded": encode.sentences,
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         settings = {
             "models": models, "pooler": args.pooler, "mode": args.mode, "tasks": list(tasks),
             "task_set": task_set, "batch_size": args.batch_size, "max_length": args.max_length,
-            "runtime": args.runtime, "quantize": args.quantize,
+            "runtime": args.runtime, "quantize": args.quantize, "dtype": args.dtype,
             "sts_aggregation": "all (Spearman over concatenated subsets); wmean and mean also given",
             "similarity": "cosine", "transfer_kfold": 10 if args.mode == "test" else 5,
             "transfer_classifier": "sklearn LogisticRegression (lbfgs), SentEval sklearn C grids",

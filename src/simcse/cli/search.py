@@ -28,7 +28,7 @@ def load_index_and_model(args: argparse.Namespace):
     folder = Path(args.index)
     manifest = Manifest.read(folder)
     model = SimCSE(args.model or manifest.model, device=args.device, pooler=args.pooler or manifest.pooler,
-                   max_length=args.max_length, backend=args.runtime, quantize=args.quantize)
+                   max_length=args.max_length, backend=args.runtime, quantize=args.quantize, dtype=args.dtype)
     index = Index.load(folder, model=model.model_name, dim=model.dim, pooler=model.encoder.config.pooler,
                        **search_params(args))
     return index, model
