@@ -23,6 +23,7 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 PRECISIONS = typing.get_args(Precision)
 Compile = Literal["off", "default", "reduce-overhead", "max-autotune"]
 COMPILE_MODES = typing.get_args(Compile)
+CHOICES = {"precision": PRECISIONS, "compile": COMPILE_MODES}  # the Literal-typed fields and their values
 
 
 def _f(default: Any, help: str) -> Any:
@@ -77,7 +78,7 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        for name, allowed in (("precision", PRECISIONS), ("compile", COMPILE_MODES)):
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
         for name in ("batch_size", "epochs", "max_length"):
@@ -224,7 +225,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar="{true,false,none}",
                                 help=f"{f.metadata['help']} {shown}")
             continue
-        choices = {"precision": PRECISIONS, "compile": COMPILE_MODES}.get(name)
+        choices = CHOICES.get(name)
         parser.add_argument(flag, type=_parse(typ, nullable), choices=choices, default=argparse.SUPPRESS,
                             help=f"{f.metadata['help']} {shown}")
 
