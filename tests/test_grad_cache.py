@@ -1,17 +1,21 @@
 """GradCache equals the plain step, with dropout on (the RNG replay makes the masks match)."""
 
+import pytest
 import torch
 
 from simcse.losses import info_nce
 from simcse.model_io import load_encoder
 from simcse.encoder import pad_batch
+from simcse.train.fast_dropout import use_fast_dropout
 from simcse.train.grad_cache import cached_step
 
 from conftest import SENTENCES
 
 
-def _setup(tiny_bert):
+def _setup(tiny_bert, fast_dropout=False):
     enc = load_encoder(tiny_bert, pooler="cls", max_length=16, mlp_only_train=True).train()
+    if fast_dropout:  # the CPU training default: masks from simcse.train.fast_dropout
+        assert use_fast_dropout(enc.backbone) > 0
     texts = SENTENCES + SENTENCES[::-1]  # 12 rows
     batch = pad_batch(enc.tokenize(texts), list(range(len(texts))), 0)
     return enc, batch
@@ -26,8 +30,9 @@ def _grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def test_cached_step_equals_plain_step_with_dropout(tiny_bert):
-    enc, batch = _setup(tiny_bert)
+@pytest.mark.parametrize("fast_dropout", [False, True], ids=["torch-dropout", "fast-dropout"])
+def test_cached_step_equals_plain_step_with_dropout(tiny_bert, fast_dropout):
+    enc, batch = _setup(tiny_bert, fast_dropout)
     chunk = 5  # does not divide 12: a short last chunk too
 
     # plain: the same chunks embedded with a graph, one loss, one backward
@@ -48,13 +53,14 @@ def test_cached_step_equals_plain_step_with_dropout(tiny_bert):
         torch.testing.assert_close(cached[name], plain[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_without_replay_gradients_differ(tiny_bert, monkeypatch):
+@pytest.mark.parametrize("fast_dropout", [False, True], ids=["torch-dropout", "fast-dropout"])
+def test_without_replay_gradients_differ(tiny_bert, monkeypatch, fast_dropout):
     """The test above can fail: dropout masks drawn afresh in pass 3 change the gradients."""
     import contextlib
 
     from simcse.train import grad_cache
 
-    enc, batch = _setup(tiny_bert)
+    enc, batch = _setup(tiny_bert, fast_dropout)
     torch.manual_seed(0)
     cached_step(lambda b: enc(**b), batch, 5, _loss)
     replayed = _grads(enc)

@@ -77,8 +77,11 @@ class Encoder(nn.Module):
         """The head runs in training mode, and in eval mode unless ``mlp_only_train``."""
         return self.head is not None and (self.training or not self.config.mlp_only_train)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, **extra: Tensor) -> Tensor:
-        """input_ids, attention_mask (B, T) [+ token_type_ids] -> embeddings (B, H)."""
+    def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **extra: Tensor) -> Tensor:
+        """input_ids (or ``inputs_embeds`` (B, T, E)), attention_mask (B, T) [+ token_type_ids]
+        -> embeddings (B, H)."""
+        if attention_mask is None:
+            raise TypeError("Encoder.forward needs attention_mask")
         needs_hidden = self.config.pooler in NEEDS_HIDDEN_STATES
         out = self.backbone(
             input_ids=input_ids,

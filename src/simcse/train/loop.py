@@ -33,6 +33,7 @@ from simcse.model_registry import resolve_model
 from simcse.train.checkpoint import load_checkpoint, save_checkpoint
 from simcse.train.config import TrainConfig
 from simcse.train.data import Schema, TrainingSet, batch_order, collate, tokenize_file
+from simcse.train.fast_dropout import use_fast_dropout
 from simcse.train.grad_cache import cached_step
 from simcse.train.length_groups import auto_groups, grouped_forward
 
@@ -150,6 +151,17 @@ def contrastive_loss(emb: Tensor, views: int, cfg: TrainConfig) -> Tensor:
     return info_nce(z[0], z[1], negatives, temperature=cfg.temperature, hard_negative_weight=cfg.hard_negative_weight)
 
 
+def embed_tokens(encoder: Encoder, batch: dict[str, Tensor], groups: int) -> dict[str, Tensor]:
+    """Before a grouped pass, look up the word embeddings of the whole batch once
+    (``inputs_embeds`` for ``input_ids``): their backward then builds one dense
+    (vocabulary, H) gradient, not one per slice. The backbone adds positions, token types,
+    LayerNorm and dropout as it does for ``input_ids``."""
+    if groups <= 1:
+        return batch
+    rest = {k: v for k, v in batch.items() if k != "input_ids"}
+    return {**rest, "inputs_embeds": encoder.backbone.get_input_embeddings()(batch["input_ids"])}
+
+
 def step_loss(model: nn.ModuleDict, batch: dict[str, Tensor], views: int, cfg: TrainConfig, groups: int = 1) -> Tensor:
     """The training objective on one batch of ``views * B`` sentences: InfoNCE in one encoder
     pass (``groups`` length-sorted slices of it, :mod:`simcse.train.length_groups`)
@@ -159,7 +171,7 @@ def step_loss(model: nn.ModuleDict, batch: dict[str, Tensor], views: int, cfg: T
     (:func:`simcse.train.grad_cache.cached_step`), and the returned loss is detached.
     """
     encoder = model["encoder"]
-    embed = lambda b: grouped_forward(lambda g: encoder(**g), b, groups)  # noqa: E731
+    embed = lambda b: grouped_forward(lambda g: encoder(**g), embed_tokens(encoder, b, groups), groups)  # noqa: E731
     if cfg.grad_cache_chunk:
         return cached_step(embed, batch, cfg.grad_cache_chunk, lambda e: contrastive_loss(e, views, cfg))
     loss = contrastive_loss(embed(batch), views, cfg)
@@ -190,6 +202,8 @@ def optimizer_step(model: nn.Module, loss: Tensor, optimizer: torch.optim.Optimi
 def build_model_and_data(cfg: TrainConfig, device: torch.device, root: Path) -> tuple[nn.ModuleDict, TrainingSet]:
     """The trainable modules (``encoder`` [+ ``mlm`` sharing its backbone]) and the tokenized data."""
     encoder = load_training_encoder(cfg).to(device)
+    if device.type == "cpu" and cfg.compile == "off":
+        use_fast_dropout(encoder.backbone)
     path = training_file(cfg, root)
     schema = Schema(cfg.sent0_column, cfg.sent1_column, cfg.hard_neg_column)
     data = tokenize_file(path, encoder.tokenizer, cfg.max_length, schema, cfg.skip_bad_rows, cfg.max_train_samples)
