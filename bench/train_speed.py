@@ -48,15 +48,16 @@ def _model(name: str, work: Path) -> str:
 
 def worker_ours(root: Path, steps: int, work: Path, args) -> list[float]:
     from simcse.train import build_config, train
-    from simcse.train.config import _base_type, check_value
+    from simcse.settings import check_value, field_types
+    from simcse.train.config import TrainConfig
 
     corpus = work / "corpus.txt"
     corpus.write_text("\n".join(_lines(root, steps * BATCH)) + "\n", encoding="utf-8")
     extra = {}
     for item in args.ours:
         key, value = item.split("=", 1)
-        typ, _ = _base_type(key)
-        extra[key] = check_value(key, {"true": True, "false": False}.get(value, value) if typ is bool else typ(value), "--ours")
+        typ = field_types(TrainConfig)[key].scalar if key in field_types(TrainConfig) else str
+        extra[key] = check_value(TrainConfig, key, {"true": True, "false": False}.get(value, value) if typ is bool else typ(value), "--ours")
     pooler = "avg" if args.model == "random-bert-base" else None
     cfg = build_config(model=_model(args.model, work), pooler=pooler, mlp_only_train=None, train_file=str(corpus),
                        output_dir=str(work / "ours"), batch_size=BATCH, max_length=MAX_LEN, learning_rate=LR, eval_steps=0,

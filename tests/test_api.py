@@ -6,7 +6,7 @@ import torch
 
 from simcse import SimCSE
 
-from conftest import SENTENCES
+from samples import SENTENCES
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from simcse.encoder import pad_batch
 from simcse.train.fast_dropout import use_fast_dropout
 from simcse.train.grad_cache import cached_step
 
-from conftest import SENTENCES
+from samples import SENTENCES
 
 
 def _setup(tiny_bert, fast_dropout=False):

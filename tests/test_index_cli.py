@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SENTENCES, build_tiny_bert
+from samples import SENTENCES, build_tiny_bert
 from simcse.api import SimCSE
 from simcse.cli import main
 from simcse.index import Index

@@ -8,7 +8,7 @@ from simcse.losses import info_nce
 from simcse.model_io import load_encoder
 from simcse.train.length_groups import auto_groups, grouped_forward
 
-from conftest import SENTENCES
+from samples import SENTENCES
 
 
 @pytest.mark.parametrize("pooler", ["cls", "avg", "avg_first_last"])

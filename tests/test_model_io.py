@@ -11,7 +11,7 @@ from simcse import SimCSE, load_encoder, save_encoder
 from simcse.encoder import EncoderConfig
 from simcse.pooling import POOLERS
 
-from conftest import SENTENCES
+from samples import SENTENCES
 
 POLICIES = [(p, False) for p in POOLERS] + [("cls", True)]
 
@@ -86,7 +86,7 @@ def test_plain_checkpoint_requires_explicit_pooler(tiny_bert):
 
 
 def test_cls_head_without_weights_is_refused(tmp_path):
-    from conftest import build_tiny_bert
+    from samples import build_tiny_bert
 
     folder = build_tiny_bert(tmp_path / "nopool", with_pooler=False)
     with pytest.raises(ValueError, match="pooler weights"):

@@ -9,7 +9,7 @@ from simcse import SimCSE, load_encoder, save_encoder  # noqa: E402
 from simcse.backend import onnx_file  # noqa: E402
 from simcse.cli import main  # noqa: E402
 
-from conftest import SENTENCES  # noqa: E402
+from samples import SENTENCES  # noqa: E402
 
 
 def _cos(a, b):

@@ -9,7 +9,7 @@ pytest.importorskip("fastapi", reason="pip install 'simcse[serve]'")
 pytest.importorskip("httpx", reason="the TestClient needs httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import SENTENCES  # noqa: E402
+from samples import SENTENCES  # noqa: E402
 from simcse.api import SimCSE  # noqa: E402
 from simcse.index import Index  # noqa: E402
 from simcse.serve import ServeConfig, create_app  # noqa: E402

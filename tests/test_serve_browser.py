@@ -32,7 +32,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url(tiny_bert):
     uvicorn = pytest.importorskip("uvicorn", reason="pip install 'simcse[serve]'")
-    from conftest import SENTENCES
+    from samples import SENTENCES
     from simcse.api import SimCSE
     from simcse.index import Index
     from simcse.serve import create_app

@@ -8,7 +8,7 @@ from simcse.cli import main
 from simcse.stream_encode import encode_file, work_dir
 from simcse.textfile import DataError
 
-from conftest import SENTENCES
+from samples import SENTENCES
 
 LINES = [f"{s} {i % 7}" for i, s in enumerate(SENTENCES * 4)]  # 24 lines, varied lengths
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from conftest import WORDS
+from samples import WORDS
 
 
 def write_corpus(path: Path, lines: int = 32, seed: int = 0) -> Path:

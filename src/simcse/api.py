@@ -7,7 +7,11 @@ list of ``(sentence, score)`` pairs for one query and ``search_batch`` a list of
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +22,7 @@ from simcse.backend import make_forward
 from simcse.encoder import Encoder, pad_batch
 from simcse.index import Index
 from simcse.index import normalize as normalize_rows
-from simcse.model_io import load_encoder
+from simcse.model_io import load_encoder, tensors_fingerprint, weights_fingerprint
 from simcse.model_registry import resolve_model
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
@@ -73,6 +77,8 @@ class SimCSE:
         if backend == "onnx" and device is None:
             self.device = torch.device("cpu")
         folder = resolve_model(model_name_or_path)  # once: a hub id is looked up a single time
+        self.folder: Path | None = folder
+        self._fingerprint: str | None = None
         self.encoder: Encoder = load_encoder(folder, pooler=pooler, max_length=max_length)
         if dtype not in DTYPES or (dtype != "float32" and backend != "torch"):
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (half precision with backend='torch'), got {dtype!r}")
@@ -86,13 +92,30 @@ class SimCSE:
         self = cls.__new__(cls)
         self.model_name = "<in-memory>"
         self.device = torch.device(device) if device is not None else encoder.device
-        self.encoder, self.index = encoder, None
+        self.encoder, self.index, self.folder, self._fingerprint = encoder, None, None, None
         self._forward = make_forward("torch", encoder, self.device, None)
         return self
 
     @property
     def dim(self) -> int:
         return self.encoder.hidden_size
+
+    @property
+    def pooler(self) -> str:
+        return self.encoder.config.pooler
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights on disk (:func:`simcse.model_io.weights_fingerprint`) and the
+        encoder settings in force; in-memory models hash their tensors."""
+        if self._fingerprint is None:
+            if self.folder is not None:
+                self._fingerprint = weights_fingerprint(self.folder)
+            else:
+                self._fingerprint = tensors_fingerprint(self.encoder)
+            settings = json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)
+            self._fingerprint = hashlib.sha256((self._fingerprint + settings).encode()).hexdigest()[:16]
+        return self._fingerprint
 
     @torch.inference_mode()
     def encode(

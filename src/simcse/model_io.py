@@ -19,8 +19,10 @@ the pooler must be named by the caller.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -62,6 +64,38 @@ def _read_json(path: Path) -> dict:
 def _write_json(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+
+
+def weights_fingerprint(folder: str | os.PathLike) -> str:
+    """A short hash of the model's weights and settings: every safetensors file's header
+    (tensor names, shapes, dtypes, offsets) and size, plus ``simcse_config.json``,
+    ``modules.json`` and the module configs. Cheap (no tensor data is read) and it changes
+    when the weights are replaced, so resume records can refuse to mix two models."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    files = sorted(folder.rglob("*.safetensors")) + sorted(folder.glob("*.json")) + sorted(folder.glob("*/config.json"))
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        size = path.stat().st_size
+        digest.update(str(size).encode() + b"\0")
+        with open(path, "rb") as fh:
+            if path.suffix == ".safetensors":
+                head = fh.read(8)
+                n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+                digest.update(head + fh.read(min(n, size)))
+            else:
+                digest.update(fh.read())
+    return digest.hexdigest()[:16]
+
+
+def tensors_fingerprint(module: torch.nn.Module) -> str:
+    """A short hash of a module's tensors (names, shapes, dtypes and values): for models in memory."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- save

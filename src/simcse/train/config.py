@@ -10,24 +10,18 @@ explicit flags. Presets (:data:`PRESETS`) reproduce princeton-nlp/SimCSE's Table
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
-import types
-import typing
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from simcse.errors import ConfigError
+from simcse.pooling import POOLERS
+from simcse.settings import add_flags, check_fields, given
+from simcse.settings import read_config_file as _read_settings_file
+from simcse.settings import setting as _f
+
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
-PRECISIONS = typing.get_args(Precision)
 Compile = Literal["off", "default", "reduce-overhead", "max-autotune"]
-COMPILE_MODES = typing.get_args(Compile)
-CHOICES = {"precision": PRECISIONS, "compile": COMPILE_MODES}  # the Literal-typed fields and their values
-
-
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -39,61 +33,54 @@ class TrainConfig:
                          "a bare name is looked up in <data-dir>/training/ and downloaded if known")
     output_dir: str = _f("runs/simcse", "where the best model (best/), checkpoint/ and metrics.jsonl go")
     data_dir: str | None = _f(None, "data folder (default: $SIMCSE_DATA_DIR or ~/.cache/simcse/data)")
-    pooler: str | None = _f("cls", "cls, cls_before_pooler, avg, avg_top2, avg_first_last; none = the model's saved pooler")
+    pooler: str | None = _f("cls", "how token states become the embedding; none = the model's saved pooler", choices=lambda: POOLERS)
     mlp_only_train: bool | None = _f(True, "with pooler cls: use the MLP head in training only (unsupervised recipe); none = saved")
-    max_length: int = _f(32, "tokens per training sentence after truncation (the saved model keeps its own)")
+    max_length: int = _f(32, "tokens per training sentence after truncation (the saved model keeps its own)", min=1)
     sent0_column: str = _f("sent0", "column/key of the anchor sentence (.csv/.tsv/.jsonl)")
     sent1_column: str | None = _f("sent1", "column/key of the positive; none = unsupervised on sent0")
     hard_neg_column: str | None = _f(None, "column/key of the hard negative; none = pairs only")
     skip_bad_rows: bool = _f(False, "skip and count bad rows instead of stopping at the first")
-    max_train_samples: int = _f(0, "use only the first N rows (0 = all)")
+    max_train_samples: int = _f(0, "use only the first N rows (0 = all)", min=0)
     temperature: float = _f(0.05, "softmax temperature of InfoNCE (= 1 / scale)")
     hard_negative_weight: float = _f(0.0, "logit bias on each anchor's own hard negative (0 = none)")
-    batch_size: int = _f(64, "examples per step, summed over processes")
+    batch_size: int = _f(64, "examples per step, summed over processes", min=1)
     length_groups: int = _f(0, "encode each step's sentences in N slices of similar length, each padded to its own longest "
-                            "(same embeddings, less padding); 0 = auto: 4 on CPU, 1 on GPU")
-    grad_cache_chunk: int = _f(0, "GradCache: encode at most N rows at once with a graph, so a batch far larger than memory fits (0 = off)")
+                            "(same embeddings, less padding); 0 = auto: 4 on CPU, 1 on GPU", min=0)
+    grad_cache_chunk: int = _f(0, "GradCache: encode at most N rows at once with a graph, so a batch far larger than memory fits (0 = off)", min=0)
     learning_rate: float = _f(3e-5, "AdamW peak learning rate")
-    epochs: int = _f(1, "passes over the training data")
-    max_steps: int = _f(0, "stop after this many steps (0 = epochs decide)")
-    warmup_steps: int = _f(0, "linear warmup steps before the linear decay")
+    epochs: int = _f(1, "passes over the training data", min=1)
+    max_steps: int = _f(0, "stop after this many steps (0 = epochs decide)", min=0)
+    warmup_steps: int = _f(0, "linear warmup steps before the linear decay", min=0)
     weight_decay: float = _f(0.0, "AdamW weight decay")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 = off)")
-    precision: Precision = _f("auto", "auto (fp16 on CUDA as the paper, fp32 on CPU), fp32, fp16, bf16")
-    compile: Compile = _f("off", "torch.compile the backbone: off, default, reduce-overhead (CUDA graphs; with "
+    max_grad_norm: float = _f(1.0, "gradient clipping norm (0 = off)", min=0)
+    precision: Precision = _f("auto", "autocast precision; auto = fp16 on CUDA (as the paper), fp32 on CPU")
+    compile: Compile = _f("off", "torch.compile the backbone (its modes; reduce-overhead = CUDA graphs, with "
                           "--pad-to-max-length), max-autotune")
     pad_to_max_length: bool = _f(False, "pad every batch to max_length: static shapes for torch.compile / CUDA graphs")
     seed: int = _f(42, "seed for initialisation, dropout and data order")
-    eval_steps: int = _f(125, "evaluate STS-B dev every N steps and at the end (0 = never; then the last model is kept)")
+    eval_steps: int = _f(125, "evaluate STS-B dev every N steps and at the end (0 = never; then the last model is kept)", min=0)
     eval_sickr: bool = _f(False, "also report SICK-R dev (selection stays on STS-B dev)")
     eval_at_start: bool = _f(False, "also evaluate before the first step (reported, not selectable)")
-    save_steps: int = _f(250, "write a resumable checkpoint every N steps (0 = only at the end)")
+    save_steps: int = _f(250, "write a resumable checkpoint every N steps (0 = only at the end)", min=0)
     resume: bool = _f(False, "continue from <output-dir>/checkpoint if it exists")
     do_mlm: bool = _f(False, "add the masked-LM auxiliary loss")
-    mlm_weight: float = _f(0.1, "weight of the masked-LM loss")
+    mlm_weight: float = _f(0.1, "weight of the masked-LM loss", min=0)
     mlm_probability: float = _f(0.15, "fraction of tokens masked for the MLM loss")
-    log_steps: int = _f(10, "steps between loss records in metrics.jsonl / TensorBoard")
+    log_steps: int = _f(10, "steps between loss records in metrics.jsonl / TensorBoard", min=1)
     device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda when available)")
     tensorboard: bool = _f(True, "also log to <output-dir>/tensorboard when tensorboard is installed")
     progress: bool = _f(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        for name in ("batch_size", "epochs", "max_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self)
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.length_groups < 0:
-            raise ValueError(f"length_groups must be >= 0, got {self.length_groups}")
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.mlm_probability < 1:
+            raise ConfigError(f"mlm_probability must be in [0, 1), got {self.mlm_probability}")
         if self.pad_to_max_length and self.length_groups > 1:
-            raise ValueError("pad_to_max_length (static shapes) and length_groups > 1 (trimmed shapes) exclude each other")
-        if self.grad_cache_chunk < 0:
-            raise ValueError(f"grad_cache_chunk must be >= 0, got {self.grad_cache_chunk}")
-        if self.grad_cache_chunk and (self.do_mlm or self.precision == "fp16"):
-            raise ValueError("grad_cache_chunk works with the contrastive loss alone in fp32/bf16 (not with do_mlm or fp16)")
+            raise ConfigError("pad_to_max_length (static shapes) and length_groups > 1 (trimmed shapes) exclude each other")
+        if self.grad_cache_chunk and self.do_mlm:
+            raise ConfigError("grad_cache_chunk works with the contrastive loss alone (not with do_mlm)")
 
 
 _BERT = {"model": "bert-base-uncased", "pooler": "cls"}
@@ -122,71 +109,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
-_NONE = "none"
-
-
-def _base_type(annotation: Any) -> tuple[type, bool]:
-    """(scalar type, accepts None) of a field annotation such as ``str | None``."""
-    hint = typing.get_type_hints(TrainConfig)[annotation] if isinstance(annotation, str) else annotation
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return inner[0], True
-    if typing.get_origin(hint) is Literal:
-        return str, False
-    return hint, False
-
-
-def check_value(name: str, value: Any, where: str) -> Any:
-    """Validate one config value against its field type; ``where`` names the source."""
-    if name not in FIELDS:
-        raise ValueError(f"{where}: unknown key {name!r}; valid keys: {', '.join(FIELDS)}")
-    typ, nullable = _base_type(name)
-    if value is None and nullable:
-        return None
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ValueError(f"{where}: key {name!r} must be {typ.__name__}{' or null' if nullable else ''}, got {value!r}")
-    return value
-
-
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Keys of a JSON or TOML config file (field names, plus ``preset``), validated."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".toml":
-        import tomllib
-
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: invalid TOML ({err})") from None
-    elif path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
-    else:
-        raise ValueError(f"{path}: config files are .json or .toml")
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a table/object of settings")
-    out = {}
-    for key, value in raw.items():
-        name = key.replace("-", "_")
-        out[name] = value if name == "preset" else check_value(name, value, str(path))
-    return out
+    return _read_settings_file(path, TrainConfig, extra_keys=("preset",))
 
 
 def preset_values(name: str) -> dict[str, Any]:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     return dict(PRESETS[name])
 
 
 def build_config(preset: str | None = None, config_file: str | None = None, **flags: Any) -> TrainConfig:
-    """Field defaults < preset < config file < flags (flags set to None by the parser are unset)."""
+    """Field defaults < preset < config file < flags (flags the parser did not see are absent)."""
     file_values = read_config_file(config_file) if config_file else {}
     preset = preset or file_values.pop("preset", None)
     file_values.pop("preset", None)
@@ -196,43 +131,13 @@ def build_config(preset: str | None = None, config_file: str | None = None, **fl
     return TrainConfig(**values)
 
 
-# ---------------------------------------------------------------- argparse
-
-
-def _parse(typ: type, nullable: bool):
-    def parse(text: str) -> Any:
-        if nullable and text.lower() == _NONE:
-            return None
-        return typ(text)
-
-    parse.__name__ = typ.__name__
-    return parse
-
-
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per field; unset flags stay absent so presets and files are not overridden."""
-    defaults = TrainConfig()
-    for name, f in FIELDS.items():
-        typ, nullable = _base_type(name)
-        flag = "--" + name.replace("_", "-")
-        shown = f"(default: {getattr(defaults, name)})"
-        if typ is bool and not nullable:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{f.metadata['help']} {shown}")
-            continue
-        if typ is bool:
-            parse = lambda s: None if s.lower() == _NONE else {"true": True, "false": False}[s.lower()]  # noqa: E731
-            parser.add_argument(flag, type=parse, default=argparse.SUPPRESS, metavar="{true,false,none}",
-                                help=f"{f.metadata['help']} {shown}")
-            continue
-        choices = CHOICES.get(name)
-        parser.add_argument(flag, type=_parse(typ, nullable), choices=choices, default=argparse.SUPPRESS,
-                            help=f"{f.metadata['help']} {shown}")
+    add_flags(parser, TrainConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    flags = {name: getattr(args, name) for name in FIELDS if hasattr(args, name)}
-    return build_config(getattr(args, "preset", None), getattr(args, "config", None), **flags)
+    return build_config(getattr(args, "preset", None), getattr(args, "config", None), **given(TrainConfig, args))
 
 
 __all__ = ["PRESETS", "TrainConfig", "add_config_flags", "build_config", "config_from_args", "read_config_file"]

@@ -1,0 +1,41 @@
+"""The ``Embedder`` protocol: what the file encoder, the index builder and the server need of a model.
+
+:class:`simcse.SimCSE` satisfies it; so can any object with these members (a remote
+model, a test double), which keeps those pipelines free of ``model: Any``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A sentence encoder, as the pipelines see it.
+
+    model_name: how the model was named when loaded (a folder, an embedded id, a hub id).
+    dim: the embedding width H.
+    pooler: the pooler of its encoder (recorded in index manifests), or None if unknown.
+    fingerprint: a short hash of the weights (resume records refuse to mix two models).
+    """
+
+    model_name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def pooler(self) -> str | None: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode(self, sentences: Sequence[str], batch_size: int = 64, normalize: bool = False,
+               show_progress: bool | None = None) -> np.ndarray:
+        """(N, H) float32 embeddings of N sentences, in input order."""
+        ...
+
+
+__all__ = ["Embedder"]
