@@ -25,6 +25,12 @@ from simcse.index.registry import Backend, backend_entry
 from simcse.index.store import VectorStore, normalize
 
 
+# The one default for search everywhere (Python API, CLI, server, page): no cut, the top_k
+# best. A cosine floor depends on the model (princeton-nlp's tool used 0.6 for its BERT models;
+# all-MiniLM-L6-v2 scores related captions near 0.5), so it is the caller's choice.
+DEFAULT_THRESHOLD: float | None = None
+
+
 class Hit(NamedTuple):
     """One search result."""
 
@@ -99,8 +105,11 @@ class Index:
             raise ValueError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
 
-    def search(self, queries: np.ndarray, top_k: int = 5, threshold: float = -1.0) -> list[list[Hit]]:
-        """queries (Q, dim) -> per query, up to ``top_k`` hits with score >= ``threshold``, best first."""
+    def search(self, queries: np.ndarray, top_k: int = 5, threshold: float | None = DEFAULT_THRESHOLD) -> list[list[Hit]]:
+        """queries (Q, dim) -> per query, up to ``top_k`` hits with score >= ``threshold`` (None: no
+        cut), best first."""
+        if threshold is None:
+            threshold = -np.inf
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         queries = np.atleast_2d(normalize(queries))
