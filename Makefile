@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Train unsupervised SimCSE from all-MiniLM-L6-v2 on 3,200 wiki1m sentences (50 steps) and
 # report STS-B dev before and after; then encode, compare and search with the trained model.
+# Offline, the copies packaged in src/simcse/demo_data/ stand in for the official downloads.
 demo: setup
 	$(BIN)/python examples/train_demo.py
 	$(BIN)/python examples/quickstart.py runs/demo-minilm/model

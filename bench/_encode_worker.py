@@ -21,10 +21,10 @@ import numpy as np
 def load_ours(impl: str, model: str, device: str, dtype: str):
     from simcse import SimCSE
 
-    backend, quantize = {"torch": ("torch", False), "onnx": ("onnx", False), "int8": ("onnx", True)}[impl]
+    runtime, quantize = {"torch": ("torch", False), "onnx": ("onnx", False), "int8": ("onnx", True)}[impl]
     plain = not (Path(model) / "modules.json").is_file()
     pooler = "avg" if plain else None  # a plain HF checkpoint (random-bert-base): mean pooling, as the peer
-    m = SimCSE(model, device=device, backend=backend, quantize=quantize, dtype=dtype, pooler=pooler)
+    m = SimCSE(model, device=device, runtime=runtime, quantize=quantize, dtype=dtype, pooler=pooler)
     return lambda sents, bs: m.encode(sents, batch_size=bs)
 
 

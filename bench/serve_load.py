@@ -6,6 +6,12 @@ with all-MiniLM-L6-v2, starts ``simcse serve`` in a subprocess on 127.0.0.1, the
 other lines of the same file. Prints requests/s, p50/p99 latency and the error count.
 
     python bench/serve_load.py --requests 2000 --concurrency 16
+
+With ``--malformed-every 10`` every 10th request is a bad one, in turn each of
+:data:`MALFORMED` (a lone surrogate, NaN, a string threshold, a body over the size limit, a
+wrong API key, a foreign Host, a huge top_k, an empty text); the server runs with an API key.
+It prints a table: good requests that got 200, bad ones that got a 4xx, anything else, and
+the p50/p99 latency of the good ones (issue 12's acceptance check).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 import time
 from itertools import islice
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,39 +43,94 @@ def ensure_index(corpus: Path, size: int, folder: Path, model: str) -> None:
     if (folder / "manifest.json").is_file():
         return
     from simcse.api import SimCSE
-    from simcse.index.build import BuildConfig, build_index
+    from simcse.indexing import IndexBuildConfig, build_index
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     subset = folder.parent / f"{folder.name}.corpus.txt"
     with open(corpus, encoding="utf-8") as src, open(subset, "w", encoding="utf-8") as dst:
         dst.writelines(islice(src, size))
     start = time.perf_counter()
-    index = build_index(SimCSE(model, device="cpu"), BuildConfig(input=subset, out=folder, batch_size=128))
-    print(f"built {len(index)} sentences in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    count = build_index(SimCSE(model, device="cpu"), IndexBuildConfig(input=subset, out=folder, batch_size=128))
+    print(f"built {count} sentences in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
-async def load(url: str, queries: list[str], n: int, concurrency: int, top_k: int) -> tuple[list[float], list[str]]:
+KEY = "bench-key-0123"  # the server's API key in --malformed-every mode
+JSON = {"Content-Type": "application/json"}
+
+
+def malformed(body_limit: int) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """{kind: (body, extra headers)} of the bad /search requests (issue 12's kinds)."""
+    fine = b'{"queries": ["a dog runs"]}'
+    return {
+        "lone surrogate": (b'{"queries": ["a dog \\ud800 runs"]}', {}),
+        "NaN threshold": (b'{"queries": ["a dog runs"], "threshold": NaN}', {}),
+        "string threshold": (b'{"queries": ["a dog runs"], "threshold": "0.5"}', {}),
+        "oversize body": (b'{"queries": ["' + b"x" * body_limit + b'"]}', {}),
+        "wrong key": (fine, {"X-API-Key": "wrong-key-0000"}),
+        "foreign Host": (fine, {"Host": "attacker.example"}),
+        "huge top_k": (b'{"queries": ["a dog runs"], "top_k": 1000000000}', {}),
+        "empty text": (b'{"queries": ["   "]}', {}),
+    }
+
+
+MALFORMED = tuple(malformed(0))
+
+
+class Record(NamedTuple):
+    kind: str  # "good" or one of MALFORMED
+    status: int  # 0: no HTTP answer
+    ok: bool  # a good one: 200 with top_k hits; a bad one: any 4xx
+    seconds: float
+
+
+async def load(url: str, queries: list[str], n: int, concurrency: int, top_k: int, malformed_every: int = 0,
+               body_limit: int = 0) -> list[Record]:
     import httpx
 
-    latencies, errors = [], []
+    records: list[Record] = []
     todo = iter(range(n))
+    key = {"X-API-Key": KEY} if malformed_every else {}
+    bad = malformed(body_limit)
 
     async def worker(client: httpx.AsyncClient) -> None:
         for i in todo:
-            body = {"queries": [queries[i % len(queries)]], "top_k": top_k}
+            if malformed_every and i % malformed_every == malformed_every - 1:
+                kind = MALFORMED[(i // malformed_every) % len(MALFORMED)]
+                body, headers = bad[kind][0], {**JSON, **key, **bad[kind][1]}
+            else:
+                kind = "good"
+                body, headers = json.dumps({"queries": [queries[i % len(queries)]], "top_k": top_k}).encode(), {**JSON, **key}
             start = time.perf_counter()
             try:
-                resp = await client.post(url + "/search", json=body)
-                if resp.status_code != 200 or len(resp.json()["results"][0]) != top_k:
-                    errors.append(f"{resp.status_code}: {resp.text[:200]}")
-            except httpx.HTTPError as err:
-                errors.append(repr(err))
-            latencies.append(time.perf_counter() - start)
+                resp = await client.post(url + "/search", content=body, headers=headers)
+                status = resp.status_code
+                ok = (status == 200 and len(resp.json()["results"][0]) == top_k) if kind == "good" else 400 <= status < 500
+            except httpx.HTTPError:
+                status, ok = 0, False
+            records.append(Record(kind, status, ok, time.perf_counter() - start))
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return latencies, errors
+    return records
+
+
+def table(records: list[Record]) -> str:
+    """Markdown: per kind, how many got 200, a 4xx, anything else; p50/p99 of the good ones."""
+    lines = ["| requests | count | 200 | 4xx | other | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    groups = [("good", [r for r in records if r.kind == "good"])]
+    groups += [(f"bad: {kind}", [r for r in records if r.kind == kind]) for kind in MALFORMED]
+    groups.append(("bad, all kinds", [r for r in records if r.kind != "good"]))
+    for name, rows in groups:
+        if not rows:
+            continue
+        codes = [r.status for r in rows]
+        n200, n4xx = codes.count(200), sum(400 <= c < 500 for c in codes)
+        ms = np.array([r.seconds for r in rows]) * 1000
+        p50, p99 = (f"{np.percentile(ms, 50):.1f}", f"{np.percentile(ms, 99):.1f}") if name == "good" else ("", "")
+        shown = name if name == "good" else f"{name} ({', '.join(map(str, sorted(set(codes))))})"
+        lines.append(f"| {shown} | {len(rows)} | {n200} | {n4xx} | {len(rows) - n200 - n4xx} | {p50} | {p99} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -82,15 +144,17 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--malformed-every", type=int, default=0, help="make every Nth request a bad one (0 = none)")
     args = p.parse_args()
 
     ensure_index(args.corpus, args.corpus_size, args.index, args.model)
     with open(args.corpus, encoding="utf-8") as fh:
         queries = [line.strip() for line in islice(fh, args.corpus_size, args.corpus_size + 500) if line.strip()]
     port = free_port()
+    key_env = {"SIMCSE_API_KEY": KEY} if args.malformed_every else {}
     server = subprocess.Popen([sys.executable, "-c", "import sys; from simcse.cli import main; sys.exit(main())", "serve", "--index", str(args.index),
-                               "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)],
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               "--device", "cpu", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", **key_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -105,19 +169,25 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:] if server.poll() is not None else 'timeout'}")
             time.sleep(0.5)
-        asyncio.run(load(url, queries, 32, args.concurrency, args.top_k))  # warm-up, not counted
+        body_limit = httpx.get(url + "/health").json()["limits"]["max_body_bytes"]
+        asyncio.run(load(url, queries, 32, args.concurrency, args.top_k, args.malformed_every, body_limit))  # warm-up
         start = time.perf_counter()
-        latencies, errors = asyncio.run(load(url, queries, args.requests, args.concurrency, args.top_k))
+        records = asyncio.run(load(url, queries, args.requests, args.concurrency, args.top_k, args.malformed_every,
+                                   body_limit))
         wall = time.perf_counter() - start
     finally:
         server.terminate()
         server.wait(timeout=30)
-    ms = np.array(latencies) * 1000
+    if args.malformed_every:
+        print(table(records))
+    good = [r for r in records if r.kind == "good"]
+    ms = np.array([r.seconds for r in good]) * 1000
+    failed = [r for r in records if not r.ok]
     print(json.dumps({
-        "requests": len(latencies), "concurrency": args.concurrency, "errors": len(errors),
-        "requests_per_s": round(len(latencies) / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1), "wall_s": round(wall, 1), "index_size": args.corpus_size,
-        "first_errors": errors[:3],
+        "requests": len(records), "concurrency": args.concurrency, "malformed_every": args.malformed_every,
+        "failed": len(failed), "requests_per_s": round(len(records) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "wall_s": round(wall, 1), "index_size": args.corpus_size, "first_failures": [r._asdict() for r in failed[:3]],
     }, indent=2))
 
 

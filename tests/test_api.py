@@ -93,3 +93,28 @@ def test_half_precision_weights_give_close_float32_embeddings(tiny_bert, dtype):
 def test_dtype_is_checked(tiny_bert):
     with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16, float16"):
         SimCSE(tiny_bert, device="cpu", pooler="avg", dtype="int4")
+
+
+def test_search_has_no_cut_by_default(model):
+    """One default threshold everywhere: simcse.index.DEFAULT_THRESHOLD (None, no cut); it was 0.6 here."""
+    from simcse.index import DEFAULT_THRESHOLD
+
+    assert DEFAULT_THRESHOLD is None
+    model.build_index(SENTENCES[:2])
+    model.index.add(["opposite"], -model.encode([SENTENCES[0]]))  # cosine -1 to the query
+    hits = model.search(SENTENCES[0], top_k=3)
+    assert [t for t, _ in hits] == [SENTENCES[0], SENTENCES[1], "opposite"] and hits[2][1] == pytest.approx(-1.0, abs=1e-5)
+    assert model.search(SENTENCES[0], top_k=3, threshold=0.0) == hits[:2]
+
+
+def test_fingerprint_follows_the_weights(tiny_bert, tmp_path):
+    import shutil
+
+    from samples import build_tiny_bert
+
+    folder = shutil.copytree(tiny_bert, tmp_path / "m")
+    before = SimCSE(folder, device="cpu", pooler="avg").fingerprint
+    assert SimCSE(folder, device="cpu", pooler="avg").fingerprint == before  # stable
+    assert SimCSE(folder, device="cpu", pooler="cls").fingerprint != before  # another pooler: other vectors
+    build_tiny_bert(folder, seed=1)  # same shapes and file sizes, other values
+    assert SimCSE(folder, device="cpu", pooler="avg").fingerprint != before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import socket
 import tarfile
 import threading
 
@@ -11,6 +12,7 @@ import pytest
 
 from simcse import download as dl
 from simcse.cli import main
+from simcse.errors import DownloadError, SimCSEError
 
 PAYLOAD = b"".join(b"sentence number %d\n" % i for i in range(5000))  # ~100 kB
 
@@ -104,3 +106,68 @@ def test_from_folder_and_senteval_tar_extracted(tmp_path):
     assert dl.find_training_file("nli_for_simcse.csv", root) == root / "training" / "nli_for_simcse.csv"
     with pytest.raises(ValueError, match="valid: wiki1m, nli, senteval"):
         dl.download("wiki", root)
+
+
+# Failures a user meets: one line naming the URL (or file) and the ways out, a non-zero exit, no traceback.
+WAYS_OUT = ("--mirror URL", "--from-folder DIR", "SIMCSE_DATA_DIR / --data-dir")
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (a stalled server)."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/base"
+    sock.close()
+
+
+def _cli_failure(capsys, argv: list[str]) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc != 0 and "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"simcse {argv[0]}: error: ") and all(way in lines[0] for way in WAYS_OUT)
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", ["refused", "http404", "timeout", "interrupted", "folder_missing_file"])
+def test_failed_download_is_one_line_with_the_ways_out(case, server, silent_port, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dl, "TIMEOUT", 0.5)
+    name, source = "wiki1m", ["--mirror", server]
+    if case == "refused":  # nothing listens on the discard port: like a DNS failure, a URLError
+        source = ["--mirror", "http://127.0.0.1:9/"]
+    elif case == "http404":
+        name = "nli"
+    elif case == "timeout":
+        source = ["--mirror", silent_port]
+    elif case == "interrupted":
+        _Handler.cut_next_after = 1000
+    else:
+        source = ["--from-folder", str(tmp_path / "empty")]
+    where = str(tmp_path / "empty" / "wiki1m_for_simcse.txt") if case == "folder_missing_file" else (
+        f"{source[1].rstrip('/')}/{dl.DATASETS[name][0].name}")
+    line = _cli_failure(capsys, ["data", "download", name, "--data-dir", str(tmp_path / "d"), *source])
+    assert where in line and f"simcse data download {name}" in line
+    reason = {"refused": "Connection refused", "http404": "HTTP 404", "timeout": "timed out",
+              "interrupted": "run again to resume", "folder_missing_file": "no such file"}[case]
+    assert reason in line
+
+
+def test_library_errors_are_simcse_errors(tmp_path):
+    with pytest.raises(SimCSEError) as info:
+        dl.download("wiki1m", tmp_path, mirror="http://127.0.0.1:9/")
+    assert isinstance(info.value, RuntimeError) and dl.DownloadError is DownloadError
+    assert "http://127.0.0.1:9/wiki1m_for_simcse.txt" in str(info.value) and "--from-folder DIR" in str(info.value)
+    assert "--from-folder" not in str(info.value.__cause__)  # the bare reason, for callers that fall back
+    with pytest.raises(FileNotFoundError, match="no such file"):  # MissingFileError keeps the built-in base
+        dl.download("nli", tmp_path, from_folder=tmp_path / "nowhere")
+    (tmp_path / "senteval.tar").write_bytes(b"not a tar")
+    with pytest.raises(DownloadError, match=r"not a readable tar archive .*senteval.tar unpacked"):
+        dl.download("senteval", tmp_path / "d", from_folder=tmp_path)
+
+
+def test_train_that_must_download_fails_in_one_line(tiny_bert, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dl, "OFFICIAL_BASE", "http://127.0.0.1:9")  # the official server, unreachable
+    line = _cli_failure(capsys, ["train", "--model", str(tiny_bert), "--train-file", "wiki1m_for_simcse.txt",
+                                 "--data-dir", str(tmp_path / "d"), "--output-dir", str(tmp_path / "run"), "--no-progress"])
+    assert "http://127.0.0.1:9/wiki1m_for_simcse.txt" in line and "training/wiki1m_for_simcse.txt" in line

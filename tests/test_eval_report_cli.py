@@ -32,18 +32,18 @@ def test_resolve_tasks_follows_simcse_task_set_rule():
 
 
 class FakeSimCSE:
-    def __init__(self, name, device=None, pooler=None, max_length=None, backend="torch", quantize=False, dtype="float32"):
+    def __init__(self, name, device=None, pooler=None, max_length=None, runtime="torch", quantize=False, dtype="float32"):
         self.scale = 1.0 if name == "fake-a" else 2.0
 
-    def encode(self, sentences, batch_size=64, normalize=False):
+    def encode(self, sentences, batch_size=64, normalize=False, dropout=False):
         return self.scale * bow_encode(sentences)
 
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    import simcse.api
+    import simcse.cli.common
 
-    monkeypatch.setattr(simcse.api, "SimCSE", FakeSimCSE)
+    monkeypatch.setattr(simcse.cli.common, "SimCSE", FakeSimCSE)
 
 
 def test_cli_evaluate_two_models_json_and_plot(tmp_path, fake_model, capsys):

@@ -70,6 +70,6 @@ def test_cpu_training_uses_it_unless_compiled(tiny_bert, tmp_path, compile_mode,
     corpus = write_corpus(tmp_path / "c.txt", lines=8)
     cfg = build_config(model=str(tiny_bert), pooler="avg", train_file=str(corpus), batch_size=4, compile=compile_mode,
                        data_dir=str(tmp_path))
-    model, _ = build_model_and_data(cfg, torch.device("cpu"), tmp_path)
+    model, _, _ = build_model_and_data(cfg, torch.device("cpu"), tmp_path)
     kinds = {type(m) for m in model["encoder"].backbone.modules() if isinstance(m, nn.Dropout)}
     assert kinds == ({FastDropout} if fast else {nn.Dropout})

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from simcse.errors import ConfigError, FormatError
 from simcse.index import BACKENDS, Index, Manifest
 
 FAISS_KINDS = ("flat", "ivf_flat", "hnsw", "ivf_pq")
@@ -224,3 +225,50 @@ def test_failed_add_leaves_the_index_unchanged():
     with pytest.raises(ValueError, match="needs at least 64 vectors"):
         index.add(["a", "b"], np.ones((2, 8), np.float32))
     assert len(index) == 0 and index.next_id == 0
+
+
+def test_ids_repeated_within_one_add_are_named():
+    index = Index(2)
+    with pytest.raises(ValueError, match=r"ids must be unique; already used or repeated: \[5\]"):
+        index.add(["a", "b", "c"], np.eye(2, dtype=np.float32)[[0, 1, 0]], ids=[5, 6, 5])
+    assert len(index) == 0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 0.0])
+def test_vectors_that_are_not_finite_and_non_zero_are_not_indexed(bad):
+    index = Index(2)
+    with pytest.raises(ValueError, match="vector 1 is not finite or is zero"):
+        index.add(["a", "b"], np.array([[1, 0], [bad, bad]], dtype=np.float32))
+    assert len(index) == 0
+
+
+def test_backend_parameters_are_checked_when_created_and_tuned():
+    pytest.importorskip("faiss", reason="pip install faiss-cpu")
+    with pytest.raises(ConfigError, match=r"nprobe must be an integer in \[1, "):
+        Index(8, "ivf_flat", nprobe=0)
+    with pytest.raises(ConfigError, match="ef_search must be an integer"):
+        Index(8, "hnsw", ef_search=-5)
+    with pytest.raises(ConfigError, match="m must be an integer"):
+        Index(8, "hnsw", m="8")
+    index = Index(8, "hnsw")
+    with pytest.raises(ConfigError, match="ef_search must be an integer"):
+        index.set_search_params(ef_search=0)
+    assert index.backend.params["ef_search"] == 128
+
+
+def test_big_vector_file_is_checked_on_a_sample_that_includes_its_tail(tmp_path, monkeypatch):
+    monkeypatch.setattr("simcse.index.store.FULL_CHECK_BYTES", 1024)  # 8 rows of dim 32
+    monkeypatch.setattr("simcse.index.store.SAMPLE_ROWS", 10)
+    x = clustered(500, 32, seed=5)
+    index = Index(32)
+    index.add([f"s{i}" for i in range(500)], x)
+    index.save(tmp_path / "idx")
+    vectors = np.load(tmp_path / "idx" / "vectors.npy", mmap_mode="r+")
+    assert len(index.store.sample_rows()) == 16 * 10 and index.store.sample_rows()[-1] == 499
+    vectors[250] = np.nan  # between two sampled blocks: the price of sampling
+    vectors.flush()
+    assert len(Index.load(tmp_path / "idx")) == 500
+    vectors[-3:] = 0.0  # a zeroed tail is always seen
+    vectors.flush()
+    with pytest.raises(FormatError, match=r"vectors.npy: row 497 is not a finite unit vector \(norm 0\)"):
+        Index.load(tmp_path / "idx")

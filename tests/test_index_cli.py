@@ -1,19 +1,21 @@
-"""``simcse index build|add`` and ``simcse search`` end to end on the tiny model; resuming a build."""
+"""``simcse index build|add`` and ``simcse search`` end to end on the tiny model.
+
+Resuming, sharding and bad lines are tested together with ``simcse encode`` in test_stream_encode.py."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from samples import SENTENCES, build_tiny_bert
 from simcse.api import SimCSE
 from simcse.cli import main
-from simcse.index import Index
-from simcse.index.build import BuildConfig, build_index, work_dir
+from simcse.indexing import PARAM_FIELDS, IndexBuildConfig
+from simcse.index.faiss_backend import KIND_PARAMS
+from simcse.stream_encode import work_dir
 
-CORPUS = [*SENTENCES, "", "a red car drives in the street", "the child reads a book", "two dogs are running"]
+CORPUS = [*SENTENCES, "a red car drives in the street", "the child reads a book", "two dogs are running"]
 
 
 @pytest.fixture()
@@ -26,16 +28,16 @@ def corpus(tmp_path):
 def test_build_add_search(tiny_bert, corpus, tmp_path, capsys):
     out = tmp_path / "idx"
     args = ["--model", str(tiny_bert), "--pooler", "avg", "--device", "cpu"]
-    assert main(["index", "build", *args, "--input", str(corpus), "--out", str(out), "--chunk-size", "3"]) == 0
+    assert main(["index", "build", *args, "--input", str(corpus), "--out", str(out), "--chunk-lines", "3"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["count"] == len(CORPUS) - 1 and manifest["pooler"] == "avg" and manifest["dim"] == 32
-    assert not work_dir(out).exists()
+    assert manifest["count"] == len(CORPUS) and manifest["pooler"] == "avg" and manifest["dim"] == 32
+    assert not work_dir(out, "build").exists()
     capsys.readouterr()
     # the model comes from the manifest; the query is an indexed sentence, so it scores 1
     # (the tiny model's vocabulary ties sentences of equal length, so look it up by id)
     assert main(["search", "--index", str(out), "--device", "cpu", "--top-k", "20", CORPUS[7]]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == len(CORPUS) - 1 and float(rows[0][0]) == pytest.approx(1.0, abs=1e-4)
+    assert len(rows) == len(CORPUS) and float(rows[0][0]) == pytest.approx(1.0, abs=1e-4)
     assert [float(r[0]) for r in rows] == sorted((float(r[0]) for r in rows), reverse=True)
     by_id = {int(i): (float(s), t) for s, i, t in rows}
     assert by_id[7] == (pytest.approx(1.0, abs=1e-4), CORPUS[7])  # id = line number - 1
@@ -45,7 +47,8 @@ def test_build_add_search(tiny_bert, corpus, tmp_path, capsys):
     capsys.readouterr()
     assert main(["search", "--index", str(out), "--device", "cpu", "--top-k", "20", "the cat sits on a big house"]) == 0
     ids = [int(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()]
-    assert len(ids) == len(CORPUS) and len(CORPUS) in ids  # the new sentence got the next id after the last line
+    assert len(ids) == len(CORPUS) + 1 and len(CORPUS) in ids  # the new sentence got the next id after the last line
+    assert not work_dir(out, "add").exists()
 
 
 def test_search_refuses_another_model(tiny_bert, corpus, tmp_path, capsys):
@@ -63,48 +66,17 @@ def test_unknown_backend_flag_and_missing_input(tiny_bert, corpus, tmp_path, cap
     base = ["index", "build", "--model", str(tiny_bert), "--pooler", "avg", "--device", "cpu", "--out", str(tmp_path / "i")]
     assert main([*base, "--input", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt: no such file" in capsys.readouterr().err
-    assert main([*base, "--input", str(corpus), "--nprobe", "4"]) == 2  # exact takes no parameters
-    assert "takes no parameters" in capsys.readouterr().err
+    assert main([*base, "--input", str(corpus), "--nprobe", "4"]) == 2  # refused before any encoding
+    assert "backend 'exact' takes no parameters; got --nprobe" in capsys.readouterr().err
+    assert main([*base, "--input", str(corpus), "--backend", "hnsw", "--nlist", "8"]) == 2
+    assert "backend 'hnsw' takes --hnsw-m, --ef-construction, --ef-search; got --nlist" in capsys.readouterr().err
 
 
-class FlakyModel:
-    """Wraps a SimCSE; its encode fails on call number ``fail_on`` (a simulated crash)."""
-
-    def __init__(self, model: SimCSE, fail_on: int | None) -> None:
-        self.model, self.fail_on, self.calls = model, fail_on, []
-        self.model_name, self.dim, self.encoder = model.model_name, model.dim, model.encoder
-
-    def encode(self, texts, **kwargs):
-        self.calls.append(list(texts))
-        if len(self.calls) == self.fail_on:
-            raise KeyboardInterrupt("simulated interruption")
-        return self.model.encode(texts, **kwargs)
-
-
-def test_interrupted_build_resumes(tiny_bert, corpus, tmp_path):
-    model = SimCSE(tiny_bert, device="cpu", pooler="avg")
-    cfg = BuildConfig(input=corpus, out=tmp_path / "idx", chunk_size=3)
-    with pytest.raises(KeyboardInterrupt):
-        build_index(FlakyModel(model, fail_on=3), cfg)
-    progress = json.loads((work_dir(cfg.out) / "progress.json").read_text())
-    assert progress["lines_done"] == 6 and progress["shards"] == 2 and not cfg.out.exists()
-
-    resumed = FlakyModel(model, fail_on=None)
-    index = build_index(resumed, cfg)
-    assert resumed.calls == [CORPUS[7:9], CORPUS[9:]]  # only lines not done before (line 7 is blank)
-    fresh = build_index(model, BuildConfig(input=corpus, out=tmp_path / "fresh", chunk_size=3))
-    assert index.store.ids.tolist() == fresh.store.ids.tolist() == [0, 1, 2, 3, 4, 5, 7, 8, 9]
-    np.testing.assert_allclose(Index.load(cfg.out).store.vectors(), fresh.store.vectors(), atol=1e-6)
-
-
-def test_resume_refuses_a_different_input(tiny_bert, corpus, tmp_path):
-    model = SimCSE(tiny_bert, device="cpu", pooler="avg")
-    cfg = BuildConfig(input=corpus, out=tmp_path / "idx", chunk_size=3)
-    with pytest.raises(KeyboardInterrupt):
-        build_index(FlakyModel(model, fail_on=2), cfg)
-    corpus.write_text("something else entirely\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="interrupted build with a different input_bytes"):
-        build_index(model, cfg)
+def test_every_faiss_parameter_has_a_flag(tmp_path, corpus):
+    """A parameter added to a FAISS kind needs a field in IndexBuildConfig."""
+    assert set(PARAM_FIELDS.values()) == {p for params in KIND_PARAMS.values() for p in params}
+    cfg = IndexBuildConfig(input=corpus, out=tmp_path / "i", backend="hnsw", hnsw_m=8, ef_search=64)
+    assert cfg.params() == {"m": 8, "ef_search": 64}
 
 
 def test_simcse_save_and_load_index(tiny_bert, tmp_path):
@@ -113,6 +85,6 @@ def test_simcse_save_and_load_index(tiny_bert, tmp_path):
     model.save_index(tmp_path / "idx")
     again = SimCSE(tiny_bert, device="cpu", pooler="avg")
     again.load_index(tmp_path / "idx")
-    assert again.search(SENTENCES[1], top_k=2, threshold=-1) == model.search(SENTENCES[1], top_k=2, threshold=-1)
+    assert again.search(SENTENCES[1], top_k=2) == model.search(SENTENCES[1], top_k=2)
     with pytest.raises(ValueError, match="different pooler"):
         SimCSE(tiny_bert, device="cpu", pooler="cls").load_index(tmp_path / "idx")

@@ -2,13 +2,16 @@
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from simcse import SimCSE, load_encoder, save_encoder
+from simcse.backbone_io import TOKENIZER_FILES
 from simcse.encoder import EncoderConfig
+from simcse.errors import FormatError, MissingFileError
 from simcse.pooling import POOLERS
 
 from samples import SENTENCES
@@ -135,8 +138,49 @@ def test_minilm_matches_sentence_transformers_on_stsb_dev(minilm_path, data_dir)
             fields = line.rstrip("\n").split("\t")
             sents += [fields[5], fields[6]]
     assert len(sents) == 3000
+    sents = sents[::5]  # 600 sentences of every length: parity is per sentence, a sample shows it
     ours = SimCSE("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
     assert ours.encoder.config.pooler == "avg" and ours.encoder.config.normalize
     a = ours.encode(sents, batch_size=128)
     b = st.SentenceTransformer(str(minilm_path), device="cpu").encode(sents, batch_size=128)
     assert _cos(a, b).min() >= 0.9999
+
+
+def _copy_without_tokenizer(src, dest):
+    shutil.copytree(src, dest)
+    for name in TOKENIZER_FILES:
+        (dest / name).unlink(missing_ok=True)
+    return dest
+
+
+def test_folder_without_tokenizer_files_is_refused(tmp_path, tiny_bert):
+    folder = _copy_without_tokenizer(tiny_bert, tmp_path / "m")  # tokenizer_config.json is left
+    with pytest.raises(MissingFileError, match=r"m/tokenizer.json: missing, and no other tokenizer file"):
+        SimCSE(folder, device="cpu", pooler="avg")
+
+
+def test_tokenizer_of_another_model_is_refused(tmp_path, tiny_bert, minilm_path):
+    shutil.copytree(tiny_bert, tmp_path / "m")
+    shutil.copy(minilm_path / "tokenizer.json", tmp_path / "m" / "tokenizer.json")
+    with pytest.raises(FormatError, match=r"tokenizer.json: the tokenizer has 30522 tokens but the model's word "
+                                          r"embeddings have \d+ rows"):
+        SimCSE(tmp_path / "m", device="cpu", pooler="avg")
+
+
+def test_missing_pooler_weights_are_fine_unless_the_pooler_is_used(tmp_path):
+    from samples import build_tiny_bert
+
+    folder = build_tiny_bert(tmp_path / "nopool", with_pooler=False)
+    assert SimCSE(folder, device="cpu", pooler="avg").encode(SENTENCES).shape == (len(SENTENCES), 32)
+    with pytest.raises(FormatError, match="model.safetensors: pooler 'cls' needs pooler weights"):
+        SimCSE(folder, device="cpu", pooler="cls")
+
+
+@pytest.mark.slow
+def test_minilm_without_tokenizer_files_is_refused_not_garbage(tmp_path, minilm_path):
+    # Before: transformers fell back to a 5-token tokenizer, every word became [UNK], and two
+    # unrelated sentences scored cosine ~1 with exit status 0.
+    folder = _copy_without_tokenizer(minilm_path, tmp_path / "minilm")
+    with pytest.raises(MissingFileError, match="no other tokenizer file"):
+        SimCSE(folder, device="cpu")
+    assert SimCSE(minilm_path, device="cpu").similarity("a man plays guitar", "the stock market fell")[0, 0] < 0.5

@@ -1,20 +1,25 @@
-"""The HTTP API through FastAPI's TestClient on the tiny model: every endpoint, every bad input."""
+"""The HTTP API through FastAPI's TestClient on the tiny model: every endpoint, every bad input,
+and the defences of issue 12 (neighbour isolation, strict numbers, body limit, key before body,
+Host allow-list, request deadlines under a real uvicorn)."""
 
 from __future__ import annotations
+
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="pip install 'simcse[serve]'")
 pytest.importorskip("httpx", reason="the TestClient needs httpx")
-from fastapi.testclient import TestClient  # noqa: E402
 
 from samples import SENTENCES  # noqa: E402
+from serve_helpers import JSON, KEY, FakeEmbedder, free_port, local_client, running  # noqa: E402
 from simcse.api import SimCSE  # noqa: E402
 from simcse.index import Index  # noqa: E402
 from simcse.serve import ServeConfig, create_app  # noqa: E402
-
-KEY = "test-key-123"
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +35,15 @@ def index(model) -> Index:
 
 
 @pytest.fixture(scope="module")
-def client(model, index) -> TestClient:
-    return TestClient(create_app(model, index, ServeConfig(max_texts=4, max_chars=50, max_top_k=5)))
+def client(model, index):
+    return local_client(create_app(model, index, ServeConfig(max_texts=4, max_chars=50, max_top_k=5)))
 
 
 def test_health_docs_and_page(client, model):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["dim"] == model.dim and health["index"]["count"] == len(SENTENCES)
     assert health["auth_required"] is False and health["limits"]["max_top_k"] == 5
+    assert health["search_defaults"] == {"top_k": 5, "threshold": None}  # simcse.index.DEFAULT_THRESHOLD
     assert client.get("/docs").status_code == 200
     assert set(client.get("/openapi.json").json()["paths"]) == {"/health", "/encode", "/similarity", "/search"}
     page = client.get("/")
@@ -70,24 +76,30 @@ def test_search(client, model, index):
 
 @pytest.mark.parametrize("path, body, status, message", [
     ("/encode", {"texts": []}, 422, "at least 1"),
-    ("/encode", {"texts": ["a"] * 5}, 422, "5 items, at most 4"),
-    ("/encode", {"texts": ["x" * 51]}, 422, "51 characters, at most 50"),
+    ("/encode", {"texts": ["a"] * 5}, 422, "texts: 5 texts, more than the limit of 4"),
+    ("/encode", {"texts": ["x" * 51]}, 422, "texts[0]: 51 characters, more than the limit of 50"),
     ("/encode", {"texts": ["   "]}, 422, "texts[0]: empty text"),
     ("/encode", {"texts": "a string"}, 422, "valid list"),
     ("/encode", {"texts": [1, 2]}, 422, "valid string"),
     ("/encode", {"texts": ["a"], "normalize": "yes"}, 422, "valid boolean"),
     ("/encode", {"sentences": ["a"]}, 422, "texts"),
     ("/similarity", {"queries": ["a"], "keys": []}, 422, "at least 1"),
-    ("/similarity", {"queries": ["a"], "keys": ["b"] * 9}, 422, "keys: 9 items"),
+    ("/similarity", {"queries": ["a"], "keys": ["b"] * 9}, 422, "keys: 9 texts"),
     ("/search", {"queries": []}, 422, "at least 1"),
     ("/search", {"queries": ["cat"], "top_k": 6}, 422, "top_k: 6, at most 5"),
     ("/search", {"queries": ["cat"], "top_k": 0}, 422, "greater than or equal to 1"),
     ("/search", {"queries": ["cat"], "top_k": "3"}, 422, "valid integer"),
     ("/search", {"queries": ["cat"], "threshold": 2}, 422, "less than or equal to 1"),
     ("/search", {"queries": ["x" * 60]}, 422, "60 characters"),
+    ("/search", {"queries": ["cat"], "top_k": 10**40}, 422, "at most 5"),
+    ("/search", {"queries": ["cat"], "threshold": "0.5"}, 422, "valid number"),
+    ("/search", {"queries": ["cat"], "threshold": True}, 422, "valid number"),
+    ("/encode", {"texts": ["a\ud800b"]}, 422, "texts[0]: ill-formed Unicode (lone surrogate U+D800"),
+    ("/encode", {"texts": ["ok", "a\x00b"]}, 422, "texts[1]: control character U+0000"),
+    ("/similarity", {"queries": ["a"], "keys": ["a\x85"]}, 422, "keys[0]: control character U+0085"),
 ])
 def test_bad_inputs_are_4xx_with_a_message(client, path, body, status, message):
-    resp = client.post(path, json=body)
+    resp = client.post(path, content=json.dumps(body), headers=JSON)  # httpx's json= cannot send "\ud800"
     assert resp.status_code == status
     assert message in str(resp.json()["detail"])
 
@@ -98,12 +110,12 @@ def test_malformed_json_is_422(client):
 
 
 def test_search_without_index_is_400(model):
-    resp = TestClient(create_app(model, None)).post("/search", json={"queries": ["cat"]})
+    resp = local_client(create_app(model, None)).post("/search", json={"queries": ["cat"]})
     assert resp.status_code == 400 and "--index" in resp.json()["detail"]
 
 
 def test_api_key(model, index):
-    client = TestClient(create_app(model, index, ServeConfig(api_key=KEY)))
+    client = local_client(create_app(model, index, ServeConfig(api_key=KEY)))
     assert client.get("/health").json()["auth_required"] is True  # health and the page stay open
     for headers in ({}, {"X-API-Key": "wrong-key-000"}):
         resp = client.post("/search", json={"queries": ["cat"]}, headers=headers)
@@ -129,8 +141,6 @@ def test_serve_cli_refuses_public_bind_without_key(tiny_bert, capsys, monkeypatc
 
 
 def test_batcher_merges_concurrent_calls_and_keeps_rows_apart():
-    from concurrent.futures import ThreadPoolExecutor
-
     from simcse.serve.batching import EncodeBatcher
 
     calls = []
@@ -151,3 +161,116 @@ def test_batcher_merges_concurrent_calls_and_keeps_rows_apart():
         batcher.encode(["boom"])
     assert batcher.encode(["ok"]).shape == (1, 2)  # the worker survives an error
     batcher.close()
+
+
+def test_a_failing_request_fails_alone():
+    """Issue 12: 30 concurrent requests, one of which makes the model raise inside the merged
+    forward pass; every other one gets its 200 (before the fix, its batch neighbours got 500)."""
+    model = FakeEmbedder(poison="poison", first_call_delay=1.0)
+    client = local_client(create_app(model), raise_server_exceptions=False)
+    texts = [f"sentence {i}" for i in range(30)]
+    texts[17] = "poison"
+    with ThreadPoolExecutor(30) as pool:
+        first = pool.submit(client.post, "/encode", json={"texts": [texts[0]]})
+        time.sleep(0.2)  # the first request now holds the encode thread: the other 29 queue up
+        rest = list(pool.map(lambda t: client.post("/encode", json={"texts": [t]}), texts[1:]))
+    codes = [resp.status_code for resp in [first.result(), *rest]]
+    assert codes[17] == 500
+    assert codes[:17] + codes[18:] == [200] * 29
+    assert max(model.calls) > 1  # the 29 were merged, so the culprit was found by retrying alone
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("path, template", [
+    ("/search", '{"queries": ["cat"], "threshold": %s}'),
+    ("/search", '{"queries": ["cat"], "top_k": %s}'),
+    ("/encode", '{"texts": ["cat"], "normalize": %s}'),
+])
+def test_nan_and_infinity_are_422_not_500(client, path, template, literal):
+    resp = client.post(path, content=template % literal, headers=JSON)
+    assert resp.status_code == 422 and resp.json()["detail"][0]["type"] in ("finite_number", "int_type", "bool_type")
+
+
+def test_422_shows_only_a_short_excerpt(model):
+    client = local_client(create_app(model, config=ServeConfig(max_body_bytes=20_000_000)))
+    junk = "x" * 10_000_000
+    for body in ({"texts": ["cat"], "junk": junk}, {"texts": [junk[:1000]] * 3 + [1] * 1000}, {junk[:5000]: 1}):
+        resp = client.post("/encode", json=body)
+        assert resp.status_code == 422 and len(resp.content) < 2000, len(resp.content)
+
+
+def test_body_limit_is_413_before_parsing(client):
+    limit = client.get("/health").json()["limits"]["max_body_bytes"]
+    assert limit == 2 * 4 * (50 * 12 + 8) + 4096  # two lists of max_texts texts of max_chars escaped characters
+    big = b'{"texts": ["' + b"x" * limit + b'"]}'
+    resp = client.post("/encode", content=big, headers=JSON)
+    assert resp.status_code == 413 and f"at most {limit} bytes" in resp.json()["detail"]
+    chunked = client.post("/encode", content=iter([big[:100], big[100:]]), headers=JSON)  # no Content-Length
+    assert chunked.status_code == 413
+    longest = json.dumps({"queries": ["\U0001F600" * 50] * 4, "keys": ["\U0001F600" * 50] * 4})  # ensure_ascii
+    assert len(longest) <= limit and client.post("/similarity", content=longest, headers=JSON).status_code == 200
+
+
+def test_wrong_key_is_refused_before_the_body_is_read(model):
+    client = local_client(create_app(model, config=ServeConfig(api_key=KEY)))
+    sent = []
+
+    def body():  # 100 MB, lazily: a chunk is only made when the server reads it
+        for _ in range(100):
+            sent.append(1)
+            yield b"x" * 1_000_000
+
+    resp = client.post("/encode", content=body(), headers={**JSON, "X-API-Key": "wrong-key-000"})
+    assert resp.status_code == 401 and sent == []
+
+
+@pytest.mark.parametrize("host, status", [
+    ("localhost", 200), ("127.0.0.1:8000", 200), ("[::1]:8000", 200), ("LOCALHOST", 200), ("search.internal", 200),
+    ("evil.example", 400), ("localhost.evil.example", 400), ("127.0.0.2", 400), ("", 400),
+])
+def test_host_allow_list(host, status):
+    app = create_app(FakeEmbedder(), config=ServeConfig(allowed_hosts=("search.internal",)))
+    resp = local_client(app).post("/encode", json={"texts": ["cat"]}, headers={"Host": host})
+    assert resp.status_code == status
+
+
+def test_public_bind_host_is_allowed():
+    config = ServeConfig(host="0.0.0.0", api_key=KEY)
+    assert config.hosts == ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"]
+    assert "[fe80::1]" in ServeConfig(host="fe80::1", api_key=KEY).hosts
+    assert ServeConfig(allowed_hosts=("*.example.org", "*")).hosts[-2:] == ["*.example.org", "*"]
+    with pytest.raises(ValueError, match="allowed_hosts: 'a\\*b'"):
+        ServeConfig(allowed_hosts=("a*b",))
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True if the server closes ``sock`` (recv gives b"") before ``seconds`` pass."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (TimeoutError, socket.timeout):
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_uvicorn_closes_idle_and_half_sent_requests_and_checks_the_key_first():
+    config = ServeConfig(port=free_port(), api_key=KEY, request_timeout=0.5, timeout_keep_alive=1)
+    with running(create_app(FakeEmbedder(), config=config), config):
+        address = ("127.0.0.1", config.port)
+        head = f"POST /encode HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-API-Key: {KEY}\r\n"
+        for sent in (b"", head.encode(), (head + "Content-Length: 100\r\n\r\n" + '{"texts": ').encode()):
+            with socket.create_connection(address) as sock:
+                sock.sendall(sent)
+                assert _closed_within(sock, 5), sent  # nothing, half the headers, a tenth of the body
+        with socket.create_connection(address) as sock:  # 100 MB announced, a wrong key: 401 at once
+            sock.sendall(b"POST /encode HTTP/1.1\r\nHost: localhost\r\nX-API-Key: wrong-key-000\r\n"
+                         b"Content-Length: 100000000\r\n\r\n" + b"x" * 1000)
+            sock.settimeout(5)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 401")
+        import httpx
+
+        ok = httpx.post(f"http://127.0.0.1:{config.port}/encode", json={"texts": ["cat"]}, headers={"X-API-Key": KEY})
+        assert ok.status_code == 200 and len(ok.json()["embeddings"][0]) == FakeEmbedder.dim

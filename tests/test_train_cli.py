@@ -18,14 +18,16 @@ def test_train_cli_end_to_end(tiny_bert, tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["train", "--model", str(tiny_bert), "--pooler", "cls", "--train-file", str(corpus),
                "--data-dir", str(data), "--output-dir", str(out), "--batch-size", "8", "--max-length", "16",
-               "--eval-steps", "2", "--eval-sickr", "--eval-at-start", "--no-progress", "--do-mlm", "--seed", "3"])
+               "--eval-steps", "2", "--eval-sickr", "--no-progress", "--do-mlm", "--seed", "3"])
     assert rc == 0
-    assert "STS-B dev Spearman: before" in capsys.readouterr().out
+    assert "stsb_spearman: start " in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["event"] == "eval"]
     assert [r["step"] for r in evals] == [0, 2, 4] and all("sickr_spearman" in r for r in evals)
     end = records[-1]
-    assert end["event"] == "end" and end["best_step"] in (2, 4)
+    assert end["event"] == "end" and end["best_step"] in (0, 2, 4)
+    best = max(evals, key=lambda r: r["stsb_spearman"])
+    assert end["best_step"] == best["step"] and end["best_score"] == best["stsb_spearman"]
 
     from simcse.api import SimCSE
     from simcse.model_io import load_encoder
@@ -36,13 +38,26 @@ def test_train_cli_end_to_end(tiny_bert, tmp_path, capsys):
     assert emb.shape == (2, 32) and np.isfinite(emb).all()
 
 
-def test_supervised_triplets_csv(tiny_bert, tmp_path):
+def test_supervised_triplets_csv(tiny_bert, tmp_path, monkeypatch):
+    """Triplets reach the loss as hard negatives, with the weight given on the command line."""
+    from simcse.train import step
+
+    seen = []
+
+    def spy(anchors, positives, negatives=None, **kw):
+        seen.append((anchors.shape, None if negatives is None else negatives.shape, kw["hard_negative_weight"]))
+        return step_info_nce(anchors, positives, negatives, **kw)
+
+    step_info_nce = step.info_nce
+    monkeypatch.setattr(step, "info_nce", spy)
     rows = "\n".join(f"a man {i},the man {i},a cat {i}" for i in range(12))
     (tmp_path / "nli.csv").write_text(f"sent0,sent1,hard_neg\n{rows}\n", encoding="utf-8")
     rc = main(["train", "--preset", "sup-bert-base", "--model", str(tiny_bert), "--train-file", str(tmp_path / "nli.csv"),
                "--output-dir", str(tmp_path / "run"), "--batch-size", "4", "--epochs", "1", "--eval-steps", "0",
                "--hard-negative-weight", "0.5", "--no-progress"])
     assert rc == 0
+    assert len(seen) == 3 and all(a == p for a, p, _ in seen) and {w for *_, w in seen} == {0.5}
+    assert all(n is not None and n[0] == 4 for _, n, _ in seen)  # every anchor has its own hard negative
     from simcse.model_io import load_encoder
 
     assert load_encoder(tmp_path / "run" / "model").config.head_at_inference  # supervised keeps the MLP
@@ -65,7 +80,7 @@ def test_precedence_default_preset_file_flag(tmp_path):
 def test_config_errors_name_source_and_choices(tmp_path, capsys):
     bad = tmp_path / "c.json"
     bad.write_text('{"learning_rat": 1}')
-    with pytest.raises(ValueError, match=r"c\.json: unknown key 'learning_rat'; valid keys: model"):
+    with pytest.raises(ValueError, match=r"c\.json: unknown key 'learning_rat'; valid keys: eval_pairs, .*, model, train_file"):
         build_config(None, str(bad))
     bad.write_text('{"batch_size": "big"}')
     with pytest.raises(ValueError, match=r"c\.json: key 'batch_size' must be int"):

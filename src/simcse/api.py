@@ -3,6 +3,10 @@
 Call shapes follow the original princeton-nlp tool where they make sense, with one return
 type per function: ``encode`` and ``similarity`` return NumPy arrays, ``search`` returns a
 list of ``(sentence, score)`` pairs for one query and ``search_batch`` a list of such lists.
+
+Texts are checked before they reach the tokenizer: a non-``str`` item is a ``TypeError``,
+ill-formed Unicode (a lone surrogate) or a control character a :class:`~simcse.errors.DataError`
+naming the item (``sentences[3]: ...``). Empty strings are allowed and embed like any text.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -18,26 +23,32 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from simcse.backend import make_forward
 from simcse.encoder import Encoder, pad_batch
-from simcse.index import Index
+from simcse.errors import ConfigError
+from simcse.index import DEFAULT_THRESHOLD, Index
 from simcse.index import normalize as normalize_rows
 from simcse.model_io import load_encoder, tensors_fingerprint, weights_fingerprint
 from simcse.model_registry import resolve_model
+from simcse.runtime import make_forward
+from simcse.text_checks import check_text
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
 PROGRESS_MIN_SENTENCES = 5000
 
 
 def _check_texts(sentences: Sequence[str], what: str = "sentences") -> list[str]:
+    """The texts as a list; ``TypeError`` for a non-str, ``DataError`` for ill-formed text."""
     if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Sequence):
         raise TypeError(f"{what} must be a list of str, got {type(sentences).__name__}")
     for i, s in enumerate(sentences):
         if not isinstance(s, str):
             raise TypeError(f"{what}[{i}] must be str, got {type(s).__name__}")
+        if s.strip():  # empty or blank texts are allowed here; anything else must be well-formed
+            check_text(s, f"{what}[{i}]")
     return list(sentences)
 
 
+# Weight dtypes for the torch runtime (``dtype=``, ``--dtype``); embeddings are always float32.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -55,11 +66,16 @@ class SimCSE:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available.
         pooler: override the saved pooler (one of ``simcse.pooling.POOLERS``).
         max_length: override the saved maximum tokens per sentence.
-        backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime on the CPU; the encoder is
-            exported once and cached, see :mod:`simcse.backend`).
-        quantize: with ``backend="onnx"``, int8 dynamic quantization of the MatMul weights.
-        dtype: ``"float32"`` (default), or ``"bfloat16"`` / ``"float16"``: the weights are cast
-            for the ``torch`` backend (the fast path on GPUs); embeddings come back as float32.
+        runtime: a key of :data:`simcse.runtime.RUNTIMES`: ``"torch"``, or ``"onnx"`` (ONNX
+            Runtime on the CPU; the encoder is exported once and cached).
+        quantize: with ``runtime="onnx"``, int8 dynamic quantization of the MatMul weights.
+        dtype: a key of :data:`DTYPES`: ``"float32"``, or ``"bfloat16"`` / ``"float16"``: the
+            weights are cast for the ``torch`` runtime (the fast path on GPUs); embeddings come
+            back as float32.
+        backend: deprecated name of ``runtime``.
+
+    ``model_name``, ``folder``, ``device``, ``runtime``, ``quantize`` and ``dtype`` stay readable
+    as attributes (resume records of :mod:`simcse.stream_encode` note them).
     """
 
     def __init__(
@@ -68,22 +84,28 @@ class SimCSE:
         device: str | torch.device | None = None,
         pooler: str | None = None,
         max_length: int | None = None,
-        backend: str = "torch",
+        runtime: str = "torch",
         quantize: bool = False,
         dtype: str = "float32",
+        *,
+        backend: str | None = None,
     ) -> None:
+        if backend is not None:
+            warnings.warn("SimCSE(backend=...) is now SimCSE(runtime=...)", DeprecationWarning, stacklevel=2)
+            runtime = backend
         self.model_name = str(model_name_or_path)
+        self.runtime, self.quantize, self.dtype = runtime, quantize, dtype
         self.device = torch.device(device) if device is not None else default_device()
-        if backend == "onnx" and device is None:
+        if runtime == "onnx" and device is None:
             self.device = torch.device("cpu")
         folder = resolve_model(model_name_or_path)  # once: a hub id is looked up a single time
         self.folder: Path | None = folder
         self._fingerprint: str | None = None
         self.encoder: Encoder = load_encoder(folder, pooler=pooler, max_length=max_length)
-        if dtype not in DTYPES or (dtype != "float32" and backend != "torch"):
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} (half precision with backend='torch'), got {dtype!r}")
+        if dtype not in DTYPES or (dtype != "float32" and runtime != "torch"):
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)} (half precision with runtime 'torch'), got {dtype!r}")
         self.encoder.to(self.device, DTYPES[dtype]).eval()
-        self._forward = make_forward(backend, self.encoder, self.device, folder, quantize)
+        self._forward = make_forward(runtime, self.encoder, self.device, folder, quantize)
         self.index: Index | None = None
 
     @classmethod
@@ -91,6 +113,8 @@ class SimCSE:
         """Wrap an in-memory :class:`Encoder` (e.g. during training) without a save/load round trip."""
         self = cls.__new__(cls)
         self.model_name = "<in-memory>"
+        self.runtime, self.quantize = "torch", False
+        self.dtype = str(next(encoder.parameters()).dtype).removeprefix("torch.")
         self.device = torch.device(device) if device is not None else encoder.device
         self.encoder, self.index, self.folder, self._fingerprint = encoder, None, None, None
         self._forward = make_forward("torch", encoder, self.device, None)
@@ -98,23 +122,25 @@ class SimCSE:
 
     @property
     def dim(self) -> int:
+        """The embedding width H."""
         return self.encoder.hidden_size
 
     @property
     def pooler(self) -> str:
+        """The pooler in force (saved or overridden), a key of ``simcse.pooling.POOLERS``."""
         return self.encoder.config.pooler
 
     @property
     def fingerprint(self) -> str:
-        """A hash of the weights on disk (:func:`simcse.model_io.weights_fingerprint`) and the
-        encoder settings in force; in-memory models hash their tensors."""
+        """A short hash of what makes the vectors: the loaded tensors' values (so weights
+        replaced in the same folder by others of the same shapes count as different), the
+        model folder's configs (:func:`simcse.model_io.weights_fingerprint`) and the encoder
+        settings in force. Computed once, on first use (a pass over the weights)."""
         if self._fingerprint is None:
+            parts = [tensors_fingerprint(self.encoder), json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)]
             if self.folder is not None:
-                self._fingerprint = weights_fingerprint(self.folder)
-            else:
-                self._fingerprint = tensors_fingerprint(self.encoder)
-            settings = json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)
-            self._fingerprint = hashlib.sha256((self._fingerprint + settings).encode()).hexdigest()[:16]
+                parts.append(weights_fingerprint(self.folder))
+            self._fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         return self._fingerprint
 
     @torch.inference_mode()
@@ -125,11 +151,16 @@ class SimCSE:
         normalize: bool = False,
         max_length: int | None = None,
         show_progress: bool | None = None,
+        dropout: bool = False,
     ) -> np.ndarray:
         """Embed sentences: a str gives shape (H,), a list of N strings (N, H); float32.
 
         Sentences are sorted by token length to cut padding and returned in input order.
+        ``dropout=True`` encodes as training does (dropout active, each call drawing new
+        masks): two such calls give SimCSE's two views, for the alignment of a model.
         """
+        if dropout and self.runtime != "torch":
+            raise ConfigError(f"dropout=True needs runtime 'torch', got {self.runtime!r}")
         single = isinstance(sentences, str)
         texts = [sentences] if single else _check_texts(sentences)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -139,7 +170,7 @@ class SimCSE:
             batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
             show = len(texts) >= PROGRESS_MIN_SENTENCES if show_progress is None else show_progress
             was_training = self.encoder.training
-            self.encoder.eval()
+            self.encoder.train(dropout)
             pad_id = self.encoder.tokenizer.pad_token_id or 0
             for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
                 out[rows] = self._forward(pad_batch(feats, rows, pad_id))
@@ -167,7 +198,7 @@ class SimCSE:
         """Append ``sentences`` to the index (built empty first if needed)."""
         texts = _check_texts(sentences)
         if self.index is None:
-            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.encoder.config.pooler)
+            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.pooler)
         self.index.add(texts, self.encode(texts, batch_size=batch_size, normalize=True))
 
     def save_index(self, path: str | os.PathLike) -> None:
@@ -178,18 +209,23 @@ class SimCSE:
 
     def load_index(self, path: str | os.PathLike, **search_params: int) -> None:
         """Open a saved index; refused if it was built with another model, dimension or pooler."""
-        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.encoder.config.pooler, **search_params)
+        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.pooler, **search_params)
 
-    def search(self, query: str, top_k: int = 5, threshold: float = 0.6) -> list[tuple[str, float]]:
-        """The ``top_k`` indexed sentences most similar to ``query`` with cosine >= ``threshold``."""
+    def search(self, query: str, top_k: int = 5, threshold: float | None = DEFAULT_THRESHOLD) -> list[tuple[str, float]]:
+        """The ``top_k`` indexed sentences most similar to ``query`` with cosine >= ``threshold``
+        (``None``: no cut; the default is :data:`simcse.index.DEFAULT_THRESHOLD`)."""
         if not isinstance(query, str):
             raise TypeError(f"query must be str, got {type(query).__name__}; use search_batch for lists")
         return self.search_batch([query], top_k=top_k, threshold=threshold)[0]
 
-    def search_batch(self, queries: Sequence[str], top_k: int = 5, threshold: float = 0.6) -> list[list[tuple[str, float]]]:
+    def search_batch(self, queries: Sequence[str], top_k: int = 5,
+                     threshold: float | None = DEFAULT_THRESHOLD) -> list[list[tuple[str, float]]]:
         """:meth:`search` for several queries at once, one result list per query."""
         if self.index is None:
             raise RuntimeError("no index: call build_index(sentences) first")
         texts = _check_texts(queries, "queries")
         hits = self.index.search(self.encode(texts, normalize=True), top_k=top_k, threshold=threshold)
         return [[(h.text, h.score) for h in row] for row in hits]
+
+
+__all__ = ["DTYPES", "PROGRESS_MIN_SENTENCES", "SimCSE", "default_device"]

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "SIMCSE_DATA_DIR"
+DEFAULT_TEXT = f"${ENV_VAR}, else $XDG_CACHE_HOME/simcse/data or ~/.cache/simcse/data"  # for --help
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path:
@@ -22,3 +23,6 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
         return Path(os.environ[ENV_VAR]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "simcse" / "data"
+
+
+__all__ = ["DEFAULT_TEXT", "ENV_VAR", "data_dir"]

@@ -75,9 +75,22 @@ def average_gradients(module: torch.nn.Module) -> None:
             p.grad /= dist.get_world_size()
 
 
+def gather_states(x: Tensor) -> list[Tensor]:
+    """Every process's copy of a tensor of the same shape and dtype, in rank order, on the
+    CPU and without gradient (e.g. random generator states for a checkpoint). ``[x]`` on one
+    process."""
+    if not is_distributed():
+        return [x.detach().cpu()]
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    x = x.detach().to(device)
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return [p.cpu() for p in parts]
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
 
 
-__all__ = ["average_gradients", "barrier", "gather_with_grad", "init_from_env", "is_distributed", "rank", "world_size"]
+__all__ = ["average_gradients", "barrier", "gather_states", "gather_with_grad", "init_from_env", "is_distributed", "rank", "world_size"]

@@ -6,6 +6,10 @@ A download goes to ``<file>.part`` and resumes it with an HTTP ``Range`` request
 size is checked against the server's length (and the registry's size and SHA-256 where
 known) before the file is renamed into place. ``--mirror`` swaps the base URL;
 ``--from-folder`` copies the same file names from a local folder instead.
+
+Every failure is a :class:`~simcse.errors.DownloadError` (or, for a ``--from-folder`` that
+lacks the file, a :class:`~simcse.errors.MissingFileError`) whose one-line message names the
+URL or file and the ways out: a mirror, a local folder, or a data dir that holds the files.
 """
 
 from __future__ import annotations
@@ -23,15 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simcse.atomic import atomic_dir, atomic_file, fsync_dir
+from simcse.data_dir import ENV_VAR
+from simcse.errors import ConfigError, DownloadError, MissingFileError
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_BASE = "https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/resolve/main"
 CHUNK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A download failed or its result did not check out; the message names the URL or file."""
+TIMEOUT = 60.0  # seconds a connection or a read may stall before the download fails
 
 
 @dataclass(frozen=True)
@@ -77,22 +80,25 @@ def _verify(path: Path, spec: RemoteFile, expected_size: int | None, source: str
         raise DownloadError(f"{source}: SHA-256 mismatch (expected {spec.sha256}); removed")
 
 
-def fetch(url: str, dest: Path, spec: RemoteFile, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` through ``dest.part``, resuming a previous partial file."""
+def fetch(url: str, dest: Path, spec: RemoteFile, timeout: float | None = None) -> Path:
+    """Download ``url`` to ``dest`` through ``dest.part``, resuming a previous partial file.
+    ``timeout`` (default :data:`TIMEOUT`) bounds each connect and each read, in seconds."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        response = urllib.request.urlopen(request, timeout=TIMEOUT if timeout is None else timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to send: the part file is complete
             _verify(part, spec, None, url)
             os.replace(part, dest)
             return dest
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
+    except urllib.error.URLError as err:  # refused, DNS failure, TLS, a connect timeout
         raise DownloadError(f"{url}: {err.reason}") from None
+    except (OSError, http.client.HTTPException, ValueError) as err:  # a read timeout, a hang-up, a bad URL
+        raise DownloadError(f"{url}: {err or type(err).__name__}") from None
     with response:
         total = None
         if response.status == 206:
@@ -122,7 +128,7 @@ def fetch(url: str, dest: Path, spec: RemoteFile, timeout: float = 60.0) -> Path
 
 def _copy(source: Path, dest: Path, spec: RemoteFile) -> Path:
     if not source.is_file():
-        raise FileNotFoundError(f"{source}: no such file (--from-folder needs {spec.name})")
+        raise MissingFileError(f"{source}: no such file (--from-folder needs {spec.name})")
     with atomic_file(dest) as out, open(source, "rb") as src:
         shutil.copyfileobj(src, out, CHUNK)
     try:
@@ -137,8 +143,11 @@ def _extract(archive: Path, target: Path) -> None:
     """Unpack ``archive`` into ``target`` (replacing it atomically); a single top-level folder
     named like the target is unwrapped."""
     with atomic_dir(target) as tmp:
-        with tarfile.open(archive) as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, filter="data")
+        except tarfile.TarError as err:
+            raise DownloadError(f"{archive}: not a readable tar archive ({err}); remove it and download again") from None
         entries = [p for p in tmp.iterdir() if p.name != archive.name]
         if len(entries) == 1 and entries[0].is_dir() and entries[0].name == target.name:
             for child in entries[0].iterdir():
@@ -148,19 +157,40 @@ def _extract(archive: Path, target: Path) -> None:
             os.replace(archive, tmp / archive.name)
 
 
-def download(name: str, root: Path, mirror: str | None = None, from_folder: str | os.PathLike | None = None) -> list[Path]:
-    """Fetch data set ``name`` (a key of :data:`DATASETS`) into the data folder ``root``."""
+def ways_out(name: str, spec: RemoteFile) -> str:
+    """What a user can do when data set ``name`` cannot be fetched (one line, for messages)."""
+    holds = spec.dest if spec.extract_to is None else f"{spec.extract_to}/ ({spec.name} unpacked)"
+    return (f"to get it another way: `simcse data download {name} --mirror URL` (a server with the same file "
+            f"names) or `--from-folder DIR` (a folder holding {spec.name}), or set {ENV_VAR} / --data-dir to a "
+            f"folder that holds {holds}")
+
+
+def download(
+    name: str,
+    root: Path,
+    mirror: str | None = None,
+    from_folder: str | os.PathLike | None = None,
+    timeout: float | None = None,
+) -> list[Path]:
+    """Fetch data set ``name`` (a key of :data:`DATASETS`) into the data folder ``root``.
+
+    A failure raises :class:`DownloadError` / :class:`MissingFileError` with a one-line message
+    naming the URL (or file) and :func:`ways_out`; the bare reason is its ``__cause__``."""
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown data set {name!r}; valid: {', '.join(DATASETS)}")
     out = []
     for spec in DATASETS[name]:
         dest = root / spec.dest
-        if from_folder is not None:
-            _copy(Path(from_folder) / spec.name, dest, spec)
-        else:
-            fetch(f"{(mirror or OFFICIAL_BASE).rstrip('/')}/{spec.name}", dest, spec)
-        if spec.extract_to is not None:
-            _extract(dest, root / spec.extract_to)
+        try:
+            if from_folder is not None:
+                _copy(Path(from_folder) / spec.name, dest, spec)
+            else:
+                fetch(f"{(mirror or OFFICIAL_BASE).rstrip('/')}/{spec.name}", dest, spec, timeout)
+            if spec.extract_to is not None:
+                _extract(dest, root / spec.extract_to)
+        except (DownloadError, MissingFileError) as err:
+            one_line = " ".join(str(err).split())
+            raise type(err)(f"{one_line}; {ways_out(name, spec)}") from err
         out.append(root / (spec.extract_to or spec.dest))
     return out
 
@@ -182,4 +212,4 @@ def find_training_file(name: str, root: Path, allow_prefix_copy: bool = False) -
     return None
 
 
-__all__ = ["DATASETS", "OFFICIAL_BASE", "DownloadError", "RemoteFile", "download", "fetch", "find_training_file"]
+__all__ = ["DATASETS", "OFFICIAL_BASE", "DownloadError", "RemoteFile", "download", "fetch", "find_training_file", "ways_out"]

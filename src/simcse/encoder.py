@@ -7,11 +7,13 @@ call the same :meth:`Encoder.forward`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
 
+from simcse.artefacts import field_type_problems
+from simcse.errors import ConfigError
 from simcse.pooling import NEEDS_HIDDEN_STATES, check_pooler, pool
 
 
@@ -33,9 +35,12 @@ class EncoderConfig:
     normalize: bool = False
 
     def __post_init__(self) -> None:
+        problems = field_type_problems({f.name: getattr(self, f.name) for f in fields(self)}, EncoderConfig)
+        if problems:  # e.g. "max_length": "32" from a hand-edited simcse_config.json
+            raise ConfigError(f"EncoderConfig: {'; '.join(problems)}")
         check_pooler(self.pooler)
         if self.max_length < 1:
-            raise ValueError(f"max_length must be >= 1, got {self.max_length}")
+            raise ConfigError(f"max_length must be >= 1, got {self.max_length}")
 
     @property
     def has_head(self) -> bool:

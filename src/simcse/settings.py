@@ -34,7 +34,8 @@ Choices = tuple[str, ...] | Callable[[], Iterable[str]]
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: Choices | None = None,
             min: float | None = None, repeat: Literal["nargs", "append"] = "nargs",
-            positional: bool = False, metavar: str | None = None) -> Any:
+            positional: bool = False, metavar: str | None = None,
+            shown_default: str | Callable[[], str] | None = None) -> Any:
     """A dataclass field that is also a flag.
 
     Args:
@@ -47,8 +48,12 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: Choi
             (``append``).
         positional: an argument without a ``--`` flag.
         metavar: the name shown in ``--help``.
+        shown_default: what ``--help`` says the default is, when the field's own default only
+            means "decided elsewhere" (e.g. ``None`` = each backend's default): a text, or a
+            function returning it, so that it is read from where that default lives.
     """
-    meta = {"help": help, "choices": choices, "min": min, "repeat": repeat, "positional": positional, "metavar": metavar}
+    meta = {"help": help, "choices": choices, "min": min, "repeat": repeat, "positional": positional, "metavar": metavar,
+            "shown_default": shown_default}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -188,24 +193,34 @@ def _parser_for(spec: FieldType, name: str) -> Callable[[str], Any]:
 
 
 def _default_text(value: Any) -> str:
-    if value is dataclasses.MISSING:
-        return "required"
     if isinstance(value, tuple):
         return " ".join(map(str, value)) or "none"
     return "none" if value is None else str(value)
 
 
+def _shown_default(f: dataclasses.Field, defaults: dict[str, Any]) -> str | None:
+    """What ``--help`` says field ``f`` defaults to; None for a required field."""
+    if f.name in defaults:
+        return _default_text(defaults[f.name])
+    shown = f.metadata.get("shown_default")
+    if shown is not None:
+        return shown() if callable(shown) else shown
+    return None if f.default is dataclasses.MISSING else _default_text(f.default)
+
+
 def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = (),
-              defaults: dict[str, Any] | None = None) -> None:
+              defaults: dict[str, Any] | None = None, strip_prefix: str = "") -> None:
     """One flag per field of ``cls`` (except ``skip``); unset flags stay absent from the
-    namespace. ``defaults`` overrides the default shown in the help (e.g. a preset's)."""
+    namespace. ``defaults`` overrides the default shown in the help (e.g. a preset's);
+    ``strip_prefix`` shortens the flags of fields named with it (``eval_pairs`` -> ``--pairs``)
+    where a command needs no prefix, the field names staying the same."""
     specs, skip = field_types(cls), set(skip)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         spec, meta = specs[f.name], f.metadata
-        default = (defaults or {}).get(f.name, f.default)
-        help_text = f"{meta.get('help', '')} (default: {_default_text(default)})"
+        shown = _shown_default(f, defaults or {})
+        help_text = meta.get("help", "") + ("" if shown is None else f" (default: {shown})")
         kwargs: dict[str, Any] = {"help": help_text, "default": argparse.SUPPRESS}
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
@@ -234,7 +249,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
             continue
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
             kwargs["required"] = True
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **kwargs)
+        parser.add_argument("--" + f.name.removeprefix(strip_prefix).replace("_", "-"), dest=f.name, **kwargs)
 
 
 def _choice_parser(spec: FieldType, shown: tuple[str, ...]) -> Callable[[str], Any]:
@@ -247,19 +262,20 @@ def _choice_parser(spec: FieldType, shown: tuple[str, ...]) -> Callable[[str], A
     return parse
 
 
-def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
-    """The fields of ``cls`` set on the command line (lists made tuples)."""
-    out = {}
+def given(cls: type, args: argparse.Namespace, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields of ``cls`` (except ``skip``) set on the command line (lists made tuples)."""
+    out, skip = {}, set(skip)
     for f in dataclasses.fields(cls):
-        if hasattr(args, f.name):
+        if f.name not in skip and hasattr(args, f.name):
             value = getattr(args, f.name)
             out[f.name] = tuple(value) if isinstance(value, list) else value
     return out
 
 
-def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
-    """``cls(**given flags, **overrides)``: defaults come from the dataclass alone."""
-    return cls(**{**given(cls, args), **overrides})
+def from_args(cls: type, args: argparse.Namespace, skip: Iterable[str] = (), **overrides: Any) -> Any:
+    """``cls(**given flags, **overrides)``: defaults come from the dataclass alone; flags of
+    fields in ``skip`` (registered by another dataclass of the same command) are ignored."""
+    return cls(**{**given(cls, args, skip), **overrides})
 
 
 __all__ = ["NONE", "FieldType", "add_flags", "allowed", "check_fields", "check_value", "field_types", "from_args",

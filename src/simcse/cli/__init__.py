@@ -1,7 +1,13 @@
 """The ``simcse`` command: a thin layer of subcommands over the library.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)``, which
-registers the subparser and sets ``func`` to a ``run(args) -> int`` callable.
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``, which registers
+the subparser (its flags generated from the command's settings dataclasses) and sets
+``func`` to a ``run(args) -> int`` callable. Subcommand modules share code only through
+:mod:`simcse.cli.common` and the library.
+
+Exit status: 0 on success; 2 for a mistake the user can fix (any
+:class:`~simcse.errors.SimCSEError`, printed as one line ``simcse <command>: error: ...``, or
+a bad flag); 130 when interrupted. Any other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +17,10 @@ import importlib
 import logging
 import sys
 
+from simcse.errors import SimCSEError
+
 # Registry of subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "train", "data", "index", "search", "serve")
-
-
-class CLIError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
+SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "train", "mine", "data", "index", "search", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,10 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, ValueError, UnicodeDecodeError) as err:
-        print(f"simcse {args.command}: error: {err}", file=sys.stderr)
+    except SimCSEError as err:
+        print(f"simcse {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"simcse {args.command}: interrupted", file=sys.stderr)
+        return 130
 
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

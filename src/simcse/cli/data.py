@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from simcse.data_dir import DEFAULT_TEXT as DATA_DIR_DEFAULT
+from simcse.errors import ConfigError
+from simcse.settings import add_flags, check_fields, from_args, setting
+
+
+def _datasets() -> tuple[str, ...]:
+    from simcse.download import DATASETS
+
+    return tuple(DATASETS)
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """``simcse data download``: one field per flag."""
+
+    name: str = setting(help="the data set to fetch", positional=True, choices=_datasets)
+    data_dir: Path | None = setting(None, "target folder", shown_default=DATA_DIR_DEFAULT)
+    mirror: str | None = setting(None, "base URL holding the same file names")
+    from_folder: Path | None = setting(None, "copy the files from this local folder instead")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.mirror is not None and self.from_folder is not None:
+            raise ConfigError("--mirror and --from-folder exclude each other")
 
 
 def add_parser(sub) -> None:
-    from simcse.download import DATASETS
-
     p = sub.add_parser("data", help="download training and evaluation data", description=__doc__)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     d = actions.add_parser("download", help="fetch a data set (resumable, checked, atomic)")
-    d.add_argument("name", choices=list(DATASETS), help="wiki1m (unsupervised), nli (supervised), senteval (evaluation)")
-    d.add_argument("--data-dir", default=None, help="target folder (default: $SIMCSE_DATA_DIR or ~/.cache/simcse/data)")
-    source = d.add_mutually_exclusive_group()
-    source.add_argument("--mirror", default=None, help="base URL holding the same file names")
-    source.add_argument("--from-folder", default=None, help="copy the files from this local folder instead")
+    add_flags(d, DownloadConfig)
     p.set_defaults(func=run)
 
 
@@ -23,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from simcse.data_dir import data_dir
     from simcse.download import download
 
-    for path in download(args.name, data_dir(args.data_dir), mirror=args.mirror, from_folder=args.from_folder):
-        print(f"{args.name}: {path}")
+    cfg = from_args(DownloadConfig, args)
+    for path in download(cfg.name, data_dir(cfg.data_dir), mirror=cfg.mirror, from_folder=cfg.from_folder):
+        print(f"{cfg.name}: {path}")
     return 0
+
+
+__all__ = ["DownloadConfig", "add_parser", "run"]

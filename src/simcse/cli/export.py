@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from simcse.cli.encode import add_model_args
+from simcse.cli.common import RUN_FIELDS, ModelOptions, add_model_flags, load_model
+from simcse.runtime import onnx_filename
+from simcse.settings import add_flags, check_fields, from_args, setting
 
-FORMATS = ("onnx",)
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """``simcse export``: one field per flag (beside the model's flags)."""
+
+    format: Literal["onnx"] = setting(help="target format", positional=True)
+    output: Path | None = setting(None, "the file to write", shown_default=lambda: (
+        f"<model folder>/onnx/{onnx_filename(False)} (with --quantize {onnx_filename(True)}), "
+        "where SimCSE(model, runtime='onnx') finds it"))
+    quantize: bool = setting(False, "int8 dynamic quantization of the MatMul weights")
+    optimize: bool = setting(True, "apply ONNX Runtime's transformer fusions")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a model for another runtime (ONNX)", description=__doc__)
-    p.add_argument("format", choices=FORMATS, help="target format")
-    add_model_args(p, backend=False)
-    p.add_argument("--output", default=None,
-                   help="the .onnx file to write (default: <model folder>/onnx/simcse-encoder[-int8].onnx, "
-                        "where SimCSE(model, backend='onnx') finds it)")
-    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantization of the MatMul weights")
-    p.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusions")
+    add_flags(p, ExportConfig)
+    add_model_flags(p, skip=RUN_FIELDS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simcse.backend import onnx_filename
-    from simcse.model_io import load_encoder
-    from simcse.model_registry import resolve_model
     from simcse.onnx_export import check_parity, export_onnx
 
-    folder = resolve_model(args.model)
-    encoder = load_encoder(folder, pooler=args.pooler, max_length=args.max_length)
-    out = Path(args.output) if args.output else folder / "onnx" / onnx_filename(args.quantize)
-    export_onnx(encoder, out, optimize=not args.no_optimize, quantize=args.quantize)
-    cos = check_parity(encoder, str(out), min_cosine=0.0)
+    cfg = from_args(ExportConfig, args)
+    model = load_model(dataclasses.replace(from_args(ModelOptions, args, skip=RUN_FIELDS), device="cpu"))
+    out = cfg.output or model.folder / "onnx" / onnx_filename(cfg.quantize)
+    export_onnx(model.encoder, out, optimize=cfg.optimize, quantize=cfg.quantize)
+    cos = check_parity(model.encoder, str(out), min_cosine=0.0)
     print(f"wrote {out} (min cosine to PyTorch on the check sentences: {cos:.6f})")
     return 0
+
+
+__all__ = ["ExportConfig", "add_parser", "run"]

@@ -1,49 +1,59 @@
-"""``simcse serve``: the HTTP API (FastAPI + uvicorn) and the demo page at ``/``."""
+"""``simcse serve``: the HTTP API (FastAPI + uvicorn) and the demo page at ``/``.
+
+Its flags come from :class:`simcse.serve.ServeConfig` (listening, limits, timeouts), the
+model's :class:`~simcse.cli.common.ModelOptions`, ``--index`` and the index's search tuning.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
-from simcse.cli.encode import add_model_args, load_model
-from simcse.cli.search import add_search_param_args, load_index_and_model
+from simcse.cli.common import ModelOptions, SearchTuning, add_model_flags, load_index_and_model, load_model
+from simcse.errors import MissingDependencyError
+from simcse.serve.config import INSTALL_HINT, ServeConfig
+from simcse.settings import add_flags, from_args, setting
+
+API_KEY_ENV = "SIMCSE_API_KEY"  # the API key when --api-key is not given (keeps it out of `ps`)
+
+
+@dataclass(frozen=True)
+class ServeIndex:
+    """The index ``simcse serve`` answers ``/search`` from, if any."""
+
+    index: Path | None = setting(None, "index folder for /search (its manifest names the model)", metavar="FOLDER")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="serve /encode, /similarity, /search and a demo page over HTTP",
                        description=__doc__)
-    add_model_args(p)
-    p.set_defaults(model=None)
-    p.add_argument("--index", default=None, help="index folder for /search (its manifest names the model)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address; non-loopback needs --api-key")
-    p.add_argument("--port", type=int, default=8000, help="TCP port")
-    p.add_argument("--api-key", default=os.environ.get("SIMCSE_API_KEY"),
-                   help="require this value in the X-API-Key header (default: $SIMCSE_API_KEY)")
-    p.add_argument("--max-texts", type=int, default=64, help="texts per request")
-    p.add_argument("--max-chars", type=int, default=2000, help="characters per text")
-    p.add_argument("--max-top-k", type=int, default=100, help="largest top_k for /search")
-    add_search_param_args(p)
+    add_flags(p, ServeConfig, defaults={"api_key": f"${API_KEY_ENV}"})
+    add_model_flags(p, model_default="the index's with --index")
+    add_flags(p, ServeIndex)
+    add_flags(p, SearchTuning)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simcse.model_registry import DEFAULT_MODEL
-    from simcse.serve.config import INSTALL_HINT, ServeConfig
-
-    config = ServeConfig(host=args.host, port=args.port, api_key=args.api_key, max_texts=args.max_texts,
-                         max_chars=args.max_chars, max_top_k=args.max_top_k)
+    env_key = {} if hasattr(args, "api_key") or not os.environ.get(API_KEY_ENV) else {"api_key": os.environ[API_KEY_ENV]}
+    config = from_args(ServeConfig, args, **env_key)
     try:
-        import uvicorn
-
-        from simcse.serve.app import create_app
+        import fastapi  # noqa: F401  (both checked here, before a model is loaded for nothing)
+        import uvicorn  # noqa: F401
     except ImportError:
-        from simcse.cli import CLIError
+        raise MissingDependencyError(INSTALL_HINT) from None
+    from simcse.serve import create_app
+    from simcse.serve import run as serve
 
-        raise CLIError(INSTALL_HINT) from None
-    if args.index:
-        index, model = load_index_and_model(args)
+    folder, opts = from_args(ServeIndex, args).index, from_args(ModelOptions, args)
+    if folder is not None:
+        index, model = load_index_and_model(folder, opts, from_args(SearchTuning, args))
     else:
-        args.model = args.model or DEFAULT_MODEL
-        index, model = None, load_model(args)
-    uvicorn.run(create_app(model, index, config), host=config.host, port=config.port, log_level="info")
+        index, model = None, load_model(opts)
+    serve(create_app(model, index, config), config)
     return 0
+
+
+__all__ = ["API_KEY_ENV", "ServeIndex", "add_parser", "run"]

@@ -33,10 +33,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(dataclasses.asdict(cfg), indent=2))
         return 0
     result = train(cfg)
-    if result.best_score is None:
-        print(f"trained {result.steps} steps; model saved to {result.model_dir}")
-        return 0
-    before = "" if result.first_score is None else f"before {result.first_score:.2f} -> "
-    print(f"STS-B dev Spearman: {before}best {result.best_score:.2f} at step {result.best_step} "
-          f"of {result.steps}; model saved to {result.model_dir}")
+    print(summary(result))
     return 0
+
+
+def summary(result) -> str:
+    """What was kept and why, in one plain line."""
+    where = f"model saved to {result.model_dir}"
+    if result.metric is None:
+        return f"trained {result.steps} steps; {where}"
+    score = f"{result.metric}: start {result.first_score:.4g}" if result.first_score is not None else result.metric + ":"
+    if result.kept_last:
+        return f"{score}, best {result.best_score:.4g} at step {result.best_step}; kept the last step ({result.steps}) as asked; {where}"
+    if result.best_step == 0:
+        return (f"{score}; no step of {result.steps} beat the starting model, so the starting model is kept; {where}")
+    return f"{score} -> best {result.best_score:.4g} at step {result.best_step} of {result.steps}; {where}"

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from simcse.errors import DataError, MissingFileError
+
 DOWNLOAD_HINT = "run `simcse data download senteval` or set SIMCSE_DATA_DIR / --data-dir"
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError):
     """A data file line that does not have the expected shape; the message names file:line."""
 
     def __init__(self, path: Path, lineno: int, problem: str) -> None:
@@ -28,10 +30,10 @@ def senteval_text(sentence: str) -> str:
 
 
 def task_dir(data_dir: Path, relative: str, task: str) -> Path:
-    """``data_dir / relative``, or FileNotFoundError naming the folder and how to get it."""
+    """``data_dir / relative``, or MissingFileError naming the folder and how to get it."""
     folder = Path(data_dir) / relative
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{task}: data folder not found: {folder} (expected the SentEval layout "
             f"<data-dir>/{relative}/); {DOWNLOAD_HINT}"
         )
@@ -39,10 +41,10 @@ def task_dir(data_dir: Path, relative: str, task: str) -> Path:
 
 
 def task_file(folder: Path, name: str, task: str) -> Path:
-    """``folder / name``, or FileNotFoundError naming the file expected."""
+    """``folder / name``, or MissingFileError naming the file expected."""
     path = folder / name
     if not path.is_file():
-        raise FileNotFoundError(f"{task}: data file not found: {path}; {DOWNLOAD_HINT}")
+        raise MissingFileError(f"{task}: data file not found: {path}; {DOWNLOAD_HINT}")
     return path
 
 

@@ -27,6 +27,17 @@ DEV_TRANSFER_COLUMNS: Columns = tuple(
     for title, key in TRANSFER_COLUMNS
 )
 GEOMETRY_COLUMNS: Columns = (("align", "align"), ("uniform", "uniform"))
+# The user's evaluators (simcse.evaluation.user), keys "<name>/<metric>": one table per kind,
+# one row per (model, evaluator name); (column title, metric, digits).
+UserColumns = tuple[tuple[str, str, int], ...]
+USER_FAMILIES: tuple[UserColumns, ...] = (
+    (("Spearman", "spearman", 2), ("Pearson", "pearson", 2)),
+    (("AP", "ap", 2), ("F1", "f1", 2), ("F1 cut", "f1_threshold", 4), ("P", "precision", 2),
+     ("R", "recall", 2), ("Acc.", "accuracy", 2), ("Acc. cut", "accuracy_threshold", 4)),
+    (("nDCG@10", "ndcg@10", 2), ("MRR@10", "mrr@10", 2), ("R@1", "recall@1", 2), ("R@10", "recall@10", 2),
+     ("R@100", "recall@100", 2), ("MAP@100", "map@100", 2)),
+    (("align", "align", 3), ("uniform", "uniform", 3), ("anisotropy", "anisotropy", 3)),
+)
 
 
 def _table(rows: Mapping[str, Mapping[str, float]], columns: Columns, digits: int) -> str:
@@ -41,9 +52,30 @@ def _table(rows: Mapping[str, Mapping[str, float]], columns: Columns, digits: in
     return "\n".join([head, rule, *body])
 
 
+def _user_tables(rows: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Tables of the ``"<name>/<metric>"`` keys: an evaluator goes to the first family one of
+    whose metrics it reports."""
+    names = list(dict.fromkeys(k.rsplit("/", 1)[0] for res in rows.values() for k in res if "/" in k))
+    tables = []
+    for columns in USER_FAMILIES:
+        members = [n for n in names if any(f"{n}/{m}" in res for res in rows.values() for _, m, _ in columns)]
+        names = [n for n in names if n not in members]
+        if not members:
+            continue
+        head = "| Model | Data | " + " | ".join(title for title, _, _ in columns) + " |"
+        body = [
+            f"| {model} | {name} | " + " | ".join(
+                f"{res[f'{name}/{m}']:.{d}f}" if f"{name}/{m}" in res else "–" for _, m, d in columns) + " |"
+            for model, res in rows.items() for name in members if any(k.startswith(f"{name}/") for k in res)
+        ]
+        tables.append("\n".join([head, "|---|---|" + "---:|" * len(columns), *body]))
+    return tables
+
+
 def markdown_tables(rows: Mapping[str, Mapping[str, float]], mode: str) -> str:
     """One markdown table per task family present in ``rows`` ({model: results}), in the
-    paper's column order; a task not run shows "–". ``mode="dev"`` shows dev columns."""
+    paper's column order; a task not run shows "–". ``mode="dev"`` shows dev columns.
+    The user's evaluators (keys ``"<name>/<metric>"``) follow, one table per kind."""
     families = [
         (DEV_STS_COLUMNS if mode == "dev" else STS_COLUMNS, 2),
         (DEV_TRANSFER_COLUMNS if mode == "dev" else TRANSFER_COLUMNS, 2),
@@ -54,7 +86,7 @@ def markdown_tables(rows: Mapping[str, Mapping[str, float]], mode: str) -> str:
         for columns, digits in families
         if any(key in res for res in rows.values() for _, key in columns)
     ]
-    return "\n\n".join(tables)
+    return "\n\n".join(tables + _user_tables(rows))
 
 
 def checksums(files: Sequence[Path], data_dir: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from simcse.evaluation.files import DataFormatError, senteval_text, tab_fields, task_dir, task_file
 
@@ -70,20 +71,30 @@ def read_binary(data_dir: Path, task: str) -> Labeled:
     return _sorted(pos + neg, [1] * len(pos) + [0] * len(neg))
 
 
+def _read_labelled(path: Path, encoding: str, parse: Callable[[int, str], tuple[str, int]]) -> Labeled:
+    """``parse(lineno, line) -> (sentence, label)`` over every line of ``path``."""
+    sentences, labels = [], []
+    with open(path, encoding=encoding) as f:
+        for lineno, line in enumerate(f, start=1):
+            sentence, label = parse(lineno, line)
+            sentences.append(senteval_text(sentence))
+            labels.append(label)
+    return _sorted(sentences, labels)
+
+
 @lru_cache(maxsize=None)
 def read_sst2(data_dir: Path, split: str) -> Labeled:
     """SST-2 ``sentiment-<split>``: ``sentence<TAB>label`` per line."""
     folder = task_dir(data_dir, "downstream/SST/binary", "SST2")
     path = task_file(folder, SST_FILES[split], "SST2")
-    sentences, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = tab_fields(path, lineno, line, 2)
-            if fields[1] not in ("0", "1"):
-                raise DataFormatError(path, lineno, f"label must be 0 or 1, got {fields[1]!r}")
-            sentences.append(senteval_text(fields[0]))
-            labels.append(int(fields[1]))
-    return _sorted(sentences, labels)
+
+    def parse(lineno: int, line: str) -> tuple[str, int]:
+        fields = tab_fields(path, lineno, line, 2)
+        if fields[1] not in ("0", "1"):
+            raise DataFormatError(path, lineno, f"label must be 0 or 1, got {fields[1]!r}")
+        return fields[0], int(fields[1])
+
+    return _read_labelled(path, "utf-8", parse)
 
 
 @lru_cache(maxsize=None)
@@ -91,18 +102,15 @@ def read_trec(data_dir: Path, split: str) -> Labeled:
     """TREC ``COARSE:fine question`` per line; label = index of COARSE in TREC_CLASSES."""
     folder = task_dir(data_dir, "downstream/TREC", "TREC")
     path = task_file(folder, TREC_FILES[split], "TREC")
-    sentences, labels = [], []
-    with open(path, encoding="latin-1") as f:
-        for lineno, line in enumerate(f, start=1):
-            target, _, rest = line.strip().partition(":")
-            words = rest.split(" ", 1)
-            if target not in TREC_CLASSES or len(words) < 2:
-                raise DataFormatError(
-                    path, lineno, f"expected 'COARSE:fine question' with COARSE in {TREC_CLASSES}"
-                )
-            sentences.append(senteval_text(words[1]))
-            labels.append(TREC_CLASSES.index(target))
-    return _sorted(sentences, labels)
+
+    def parse(lineno: int, line: str) -> tuple[str, int]:
+        target, _, rest = line.strip().partition(":")
+        words = rest.split(" ", 1)
+        if target not in TREC_CLASSES or len(words) < 2:
+            raise DataFormatError(path, lineno, f"expected 'COARSE:fine question' with COARSE in {TREC_CLASSES}")
+        return words[1], TREC_CLASSES.index(target)
+
+    return _read_labelled(path, "latin-1", parse)
 
 
 @lru_cache(maxsize=None)

@@ -20,9 +20,10 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from simcse.atomic import atomic_dir
-from simcse.index.manifest import Manifest, model_id
+from simcse.errors import ConfigError, FormatError
+from simcse.index.manifest import FILE_NAME, Manifest, model_id
 from simcse.index.registry import Backend, backend_entry
-from simcse.index.store import VectorStore, normalize
+from simcse.index.store import VectorStore, non_unit_rows, normalize
 
 
 # The one default for search everywhere (Python API, CLI, server, page): no cut, the top_k
@@ -58,6 +59,9 @@ class Index:
     def from_store(cls, store: VectorStore, backend: str = "exact", *, model: str = "", pooler: str | None = None,
                    **params: Any) -> "Index":
         """Wrap filled rows (e.g. memory-mapped shards) and build the backend over all of them at once."""
+        bad = store.first_non_unit_row()
+        if bad:
+            raise ValueError(f"row {bad[0]} is not a finite unit vector (norm {bad[1]:.4g}); cannot index it")
         self = cls.__new__(cls)
         self.store, self.backend = store, backend_entry(backend).create(store, **params)
         self.backend.rebuild()
@@ -75,10 +79,14 @@ class Index:
     def add(self, texts: Sequence[str], vectors: np.ndarray, ids: Sequence[int] | None = None) -> np.ndarray:
         """Append texts with their embeddings (n, dim), normalized here; returns their ids (n,).
 
-        Ids default to consecutive integers after the largest one used so far.
+        Ids default to consecutive integers after the largest one used so far. Vectors must be
+        finite and non-zero.
         """
         texts = list(texts)
         vectors = normalize(vectors)
+        bad = non_unit_rows(vectors) if vectors.ndim == 2 else []
+        if len(bad):  # NaN, inf or all zeros: it would match nothing or everything
+            raise ValueError(f"vector {int(bad[0])} is not finite or is zero; cannot index it")
         if ids is None:
             ids = np.arange(self.next_id, self.next_id + len(texts), dtype=np.int64)
         ids = np.asarray(ids, dtype=np.int64)
@@ -102,7 +110,7 @@ class Index:
     def set_search_params(self, **params: int) -> None:
         """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW)."""
         if not hasattr(self.backend, "set_search_params"):
-            raise ValueError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
+            raise ConfigError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
 
     def search(self, queries: np.ndarray, top_k: int = 5, threshold: float | None = DEFAULT_THRESHOLD) -> list[list[Hit]]:
@@ -111,7 +119,7 @@ class Index:
         if threshold is None:
             threshold = -np.inf
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+            raise ConfigError(f"top_k must be >= 1, got {top_k}")
         queries = np.atleast_2d(normalize(queries))
         if queries.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {queries.shape[1]}, the index {self.dim}")
@@ -139,7 +147,8 @@ class Index:
         """Open an index folder; ``model``/``dim``/``pooler``, when given, must match the manifest.
 
         ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM);
-        ``search_params`` (``nprobe``, ``ef_search``) override the saved ones.
+        ``search_params`` (``nprobe``, ``ef_search``) override the saved ones. Every file is
+        checked: a corrupt or inconsistent one raises ``FormatError`` naming it.
         """
         folder = Path(folder)
         manifest = Manifest.read(folder)
@@ -148,7 +157,10 @@ class Index:
         self = cls.__new__(cls)
         self.store = VectorStore.load(folder, manifest.dim, mmap=mmap)
         if len(self.store) != manifest.count:
-            raise ValueError(f"{folder}: manifest count {manifest.count}, but {len(self.store)} items on disk")
+            raise FormatError(f"{folder / FILE_NAME}: count {manifest.count}, but {len(self.store)} items on disk")
+        if len(self.store) and manifest.next_id <= int(self.store.ids.max()):
+            raise FormatError(f"{folder / FILE_NAME}: next_id {manifest.next_id} is not above the largest id "
+                              f"{int(self.store.ids.max())} in items.jsonl")
         self.backend = entry.load(folder, self.store, manifest.params)
         self.model, self.pooler, self.next_id = manifest.model, manifest.pooler, manifest.next_id
         if search_params:

@@ -9,11 +9,15 @@ one go (``simcse index build``) so the coarse quantizer sees representative data
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simcse.artefacts import one_line
+from simcse.errors import ConfigError, FormatError, MissingDependencyError, MissingFileError
+from simcse.index.faiss_check import check_loaded
 from simcse.index.store import VectorStore
 
 INSTALL_HINT = "the FAISS backends need faiss-cpu: pip install 'simcse[faiss]'"
@@ -27,6 +31,9 @@ KIND_PARAMS: dict[str, dict[str, int]] = {
     "ivf_pq": {"nlist": 0, "nprobe": 16, "pq_m": 16, "pq_bits": 8},
 }
 SEARCH_PARAMS = ("nprobe", "ef_search")  # may be changed after building, e.g. at load
+# Valid ranges (inclusive). nlist=0 means "not chosen yet"; FAISS's PQ codebooks take at most 16 bits.
+PARAM_RANGE = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**31 - 1), "m": (2, 1024), "ef_construction": (1, 2**31 - 1),
+               "ef_search": (1, 2**31 - 1), "pq_m": (1, 2**16), "pq_bits": (1, 16)}
 TRAIN_POINTS_PER_LIST = 50  # k-means sample size per IVF list (FAISS warns below 39)
 
 
@@ -34,9 +41,27 @@ def import_faiss():
     """Import faiss lazily, with an install hint."""
     try:
         import faiss
-    except ImportError as err:
-        raise ImportError(INSTALL_HINT) from err
+    except ImportError:
+        raise MissingDependencyError(INSTALL_HINT) from None
     return faiss
+
+
+def check_params(kind: str, params: dict[str, Any], dim: int) -> dict[str, int]:
+    """``params`` for FAISS kind ``kind``, checked (known names, integers in range) and completed
+    with the defaults; a problem raises ``ConfigError`` naming the parameter."""
+    if kind not in KIND_PARAMS:
+        raise ConfigError(f"unknown FAISS kind {kind!r}; valid: {sorted(KIND_PARAMS)}")
+    unknown = set(params) - set(KIND_PARAMS[kind])
+    if unknown:
+        raise ConfigError(f"backend {kind!r} takes parameters {sorted(KIND_PARAMS[kind])}, got {sorted(unknown)}")
+    for key, value in params.items():
+        low, high = PARAM_RANGE[key]
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"backend {kind!r}: {key} must be an integer in [{low}, {high}], got {value!r:.40}")
+    full = {**KIND_PARAMS[kind], **{k: int(v) for k, v in params.items()}}
+    if kind == "ivf_pq" and dim % full["pq_m"]:
+        raise ConfigError(f"ivf_pq: pq_m={full['pq_m']} must divide the dimension {dim}")
+    return full
 
 
 def auto_nlist(n: int) -> int:
@@ -48,16 +73,9 @@ class FaissBackend:
     """One FAISS index over the store's vectors, keyed by the store's int64 ids."""
 
     def __init__(self, kind: str, store: VectorStore, **params: int) -> None:
-        if kind not in KIND_PARAMS:
-            raise ValueError(f"unknown FAISS kind {kind!r}; valid: {sorted(KIND_PARAMS)}")
-        unknown = set(params) - set(KIND_PARAMS[kind])
-        if unknown:
-            raise ValueError(f"backend {kind!r} takes parameters {sorted(KIND_PARAMS[kind])}, got {sorted(unknown)}")
+        self._params = check_params(kind, params, store.dim)
         self.faiss = import_faiss()
         self.name, self.store = kind, store
-        self._params = {**KIND_PARAMS[kind], **{k: int(v) for k, v in params.items()}}
-        if kind == "ivf_pq" and store.dim % self._params["pq_m"]:
-            raise ValueError(f"ivf_pq: pq_m={self._params['pq_m']} must divide the dimension {store.dim}")
         self.index = None if kind.startswith("ivf") else self._new_index()
 
     @property
@@ -88,7 +106,7 @@ class FaissBackend:
         nlist = self._params["nlist"]
         need = max(nlist, 2 ** self._params.get("pq_bits", 0))  # k-means for the lists and the PQ codebooks
         if n < need:
-            raise ValueError(f"{self.name}: training (nlist={nlist}, pq_bits={self._params.get('pq_bits')}) needs "
+            raise ConfigError(f"{self.name}: training (nlist={nlist}, pq_bits={self._params.get('pq_bits')}) needs "
                              f"at least {need} vectors, the index has {n}; add more sentences first, lower "
                              "nlist/pq_bits, or use the flat/hnsw backend")
         self.index = self._new_index()
@@ -125,13 +143,11 @@ class FaissBackend:
 
     def set_search_params(self, **params: int) -> None:
         """Change ``nprobe`` (IVF) or ``ef_search`` (HNSW) without rebuilding."""
-        for key, value in params.items():
+        for key in params:
             if key not in SEARCH_PARAMS or key not in self._params:
                 valid = [k for k in SEARCH_PARAMS if k in self._params]
-                raise ValueError(f"backend {self.name!r} has search parameters {valid}, got {key!r}")
-            if int(value) < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-            self._params[key] = int(value)
+                raise ConfigError(f"backend {self.name!r} has search parameters {valid}, got {key!r}")
+        self._params = check_params(self.name, {**self._params, **params}, self.store.dim)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries (Q, dim) unit rows -> (scores, ids), each (Q, k), padded with -inf / -1."""
@@ -151,13 +167,16 @@ class FaissBackend:
 
     @classmethod
     def load(cls, kind: str, folder: Path, store: VectorStore, params: dict[str, Any]) -> "FaissBackend":
+        """Read ``index.faiss`` and check it against the manifest's kind and params and the store."""
         backend = cls(kind, store, **params)
         path = folder / FILE_NAME
         if path.is_file():
-            backend.index = backend.faiss.read_index(str(path))
-            if backend.index.d != store.dim or backend.index.ntotal != len(store):
-                raise ValueError(f"{path}: holds {backend.index.ntotal} vectors of dimension {backend.index.d}, "
-                                 f"but the index folder has {len(store)} of dimension {store.dim}")
+            try:
+                backend.index = backend.faiss.read_index(str(path))
+            except (RuntimeError, MemoryError) as err:  # keep FAISS's reason, not its C++ signature
+                detail = re.split(r"\.cpp:\d+: ", one_line(err))[-1]
+                raise FormatError(f"{path}: is not a readable FAISS index ({detail})") from None
+            backend._params = check_loaded(backend.faiss, backend.index, kind, backend.params, store, path)
         elif len(store):
-            raise FileNotFoundError(f"{path}: missing; the manifest names backend {kind!r}")
+            raise MissingFileError(f"{path}: missing; the manifest names backend {kind!r}")
         return backend

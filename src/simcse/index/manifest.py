@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simcse.artefacts import INT64_MAX, field_type_problems, read_json
+from simcse.errors import ConfigError, FormatError
+from simcse.index.registry import backend_entry
+from simcse.pooling import check_pooler
+
 FORMAT_VERSION = 1
 FILE_NAME = "manifest.json"
 
@@ -38,22 +43,32 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> "Manifest":
+        """Read and check ``manifest.json``: field names, types and ranges, the backend and its
+        params; any fault raises ``FormatError`` naming the file."""
         path = folder / FILE_NAME
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; {folder} is not an index folder")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        data = read_json(path, why=f"{folder} is not an index folder")
         if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: format_version {data.get('format_version')!r}, this simcse reads {FORMAT_VERSION}")
+            raise FormatError(f"{path}: format_version {data.get('format_version')!r}, this simcse reads {FORMAT_VERSION}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown, missing = set(data) - names, {"model", "dim", "backend"} - set(data)
         if unknown or missing:
-            raise ValueError(f"{path}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
-        if data.get("metric", "inner_product") != "inner_product":
-            raise ValueError(f"{path}: field 'metric' is {data['metric']!r}; only 'inner_product' is supported")
-        return cls(**data)
+            raise FormatError(f"{path}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+        problems = field_type_problems(data, cls)
+        if problems:
+            raise FormatError(f"{path}: {'; '.join(problems)}")
+        self = cls(**data)
+        if self.dim < 1 or self.count < 0 or not 0 <= self.next_id <= INT64_MAX:
+            raise FormatError(f"{path}: dim must be >= 1, count >= 0 and next_id in [0, 2**63-1]; "
+                              f"got {self.dim}, {self.count}, {self.next_id}")
+        if self.metric != "inner_product":
+            raise FormatError(f"{path}: field 'metric' is {self.metric!r}; only 'inner_product' is supported")
+        try:
+            backend_entry(self.backend).check(self.params, self.dim)
+            if self.pooler is not None:
+                check_pooler(self.pooler)
+        except ConfigError as err:
+            raise FormatError(f"{path}: {err}") from None
+        return self
 
     def check_compatible(self, folder: Path, model: str | None, dim: int | None, pooler: str | None) -> None:
         """Refuse an encoder other than the one that built the index (named in the message)."""
@@ -66,8 +81,8 @@ class Manifest:
             problems.append("dimension")
         if pooler is not None and self.pooler is not None and pooler != self.pooler:
             problems.append("pooler")
-        if problems:
-            raise ValueError(
+        if problems:  # the user's choice of model, not a fault of the folder
+            raise ConfigError(
                 f"{folder}: index was built with {built}; refusing to search it with {asked} "
                 f"(different {', '.join(problems)}). Use the index's model or rebuild the index."
             )

@@ -8,8 +8,9 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import numpy as np
 
+from simcse.errors import ConfigError
 from simcse.index.exact import ExactBackend
-from simcse.index.faiss_backend import KIND_PARAMS, FaissBackend
+from simcse.index.faiss_backend import KIND_PARAMS, FaissBackend, check_params
 from simcse.index.store import VectorStore
 
 
@@ -31,26 +32,34 @@ class BackendEntry(NamedTuple):
     create: Callable[..., Backend]  # (store, **params) -> Backend
     load: Callable[[Path, VectorStore, dict[str, Any]], Backend]  # (folder, store, params) -> Backend
     params: tuple[str, ...]  # the parameters it accepts
+    check: Callable[[dict[str, Any], int], dict[str, Any]]  # (params, dim) -> params with defaults; ConfigError
+
+
+def _exact_params(params: dict[str, Any], dim: int) -> dict[str, Any]:
+    if params:
+        raise ConfigError(f"backend 'exact' takes no parameters, got {sorted(params)}")
+    return {}
 
 
 def _exact(store: VectorStore, **params: Any) -> ExactBackend:
-    if params:
-        raise ValueError(f"backend 'exact' takes no parameters, got {sorted(params)}")
+    _exact_params(params, store.dim)
     return ExactBackend(store)
 
 
 BACKENDS: dict[str, BackendEntry] = {
-    "exact": BackendEntry(_exact, ExactBackend.load, ()),
+    "exact": BackendEntry(_exact, ExactBackend.load, (), _exact_params),
     **{
-        kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), tuple(defaults))
+        kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), tuple(defaults),
+                           partial(check_params, kind))
         for kind, defaults in KIND_PARAMS.items()
     },
 }
 
 
 def backend_entry(name: str) -> BackendEntry:
-    """The registry entry for ``name``; an unknown name raises ``ValueError`` listing the valid ones."""
+    """The registry entry for ``name``; an unknown name raises ``ConfigError`` (a ``ValueError``)
+    listing the valid ones."""
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown index backend {name!r}; valid: {', '.join(BACKENDS)}") from None
+        raise ConfigError(f"unknown index backend {name!r}; valid: {', '.join(BACKENDS)}") from None

@@ -13,15 +13,36 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from simcse.artefacts import INT64_MAX, corrupt_if_raises, json_type, one_line, require_file
+from simcse.errors import FormatError
+
 # Rows per block when scanning or copying vectors: bounds memory for memory-mapped files.
 CHUNK_ROWS = 65_536
+# Loading checks every row of a vector file up to this size; a larger one is checked on
+# SAMPLE_BLOCKS evenly spaced blocks of SAMPLE_ROWS rows, the last one its tail (where a crash
+# or a zeroed tail shows), so opening a corpus larger than RAM stays cheap.
+FULL_CHECK_BYTES = 64 << 20
+SAMPLE_BLOCKS, SAMPLE_ROWS = 16, 1024
+# |norm - 1| allowed for a stored row (float32 normalisation errs by ~1e-7).
+NORM_TOLERANCE = 1e-3
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
     """Unit-normalize rows (zero rows stay zero), as float32."""
     x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN and inf rows stay non-finite, for add() to refuse
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def row_norms(block: np.ndarray) -> np.ndarray:
+    """L2 norms (n,) of the rows of ``block`` (n, dim); NaN and overflow carry through quietly."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.linalg.norm(np.asarray(block, dtype=np.float32), axis=1)
+
+
+def non_unit_rows(block: np.ndarray) -> np.ndarray:
+    """Offsets of the rows of ``block`` (n, dim) that are not finite unit vectors."""
+    return np.flatnonzero(~(np.abs(row_norms(block) - 1) <= NORM_TOLERANCE))
 
 
 class VectorStore:
@@ -48,8 +69,9 @@ class VectorStore:
                 f"got {ids.shape[0]} ids and vectors {vectors.shape}"
             )
         clash = ids[np.isin(ids, self.ids)] if len(self) else ids[:0]
-        if len(clash) or len(np.unique(ids)) != len(ids):
-            dup = clash[:5].tolist() if len(clash) else ids[np.unique(ids, return_counts=True)[1] > 1][:5].tolist()
+        uniq, counts = np.unique(ids, return_counts=True)
+        if len(clash) or len(uniq) != len(ids):
+            dup = clash[:5].tolist() if len(clash) else uniq[counts > 1][:5].tolist()
             raise ValueError(f"ids must be unique; already used or repeated: {dup}")
         if len(texts):
             ok = vectors.dtype == np.float32 and vectors.flags.c_contiguous  # keep a np.memmap as it is
@@ -101,6 +123,29 @@ class VectorStore:
                 yield start + i, np.asarray(seg[i : i + rows])
             start += len(seg)
 
+    def sample_rows(self) -> np.ndarray:
+        """Sorted row numbers to check: all rows, or for a big store evenly spaced blocks ending
+        with the tail."""
+        n = len(self)
+        if n * self.dim * 4 <= FULL_CHECK_BYTES:
+            return np.arange(n)
+        starts = np.linspace(0, n - SAMPLE_ROWS, SAMPLE_BLOCKS, dtype=np.int64)
+        return np.unique(np.concatenate([np.arange(s, s + SAMPLE_ROWS) for s in starts]))
+
+    def first_non_unit_row(self) -> tuple[int, float] | None:
+        """``(row, norm)`` of the first sampled row that is not a finite unit vector, or None.
+
+        NaN, zeroed and scaled rows would all give wrong scores without an error.
+        """
+        rows = self.sample_rows()
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start : start + CHUNK_ROWS]
+            bad = non_unit_rows(self.vectors(chunk))
+            if len(bad):
+                row = int(chunk[bad[0]])
+                return row, float(row_norms(self.vectors(np.array([row])))[0])
+        return None
+
     def vectors(self, rows: np.ndarray | None = None) -> np.ndarray:
         """All vectors (N, dim), or just ``rows`` (sorted row numbers), gathered into memory."""
         if rows is None:
@@ -127,25 +172,83 @@ class VectorStore:
 
     @classmethod
     def load(cls, folder: Path, dim: int, mmap: bool = True) -> "VectorStore":
-        """Read a folder written by :meth:`save`; ``mmap`` maps the vectors instead of reading them."""
-        vec_path, items_path = folder / "vectors.npy", folder / "items.jsonl"
-        for p in (vec_path, items_path):
-            if not p.is_file():
-                raise FileNotFoundError(f"{p}: missing; not an index folder or an incomplete one")
-        vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        if vectors.ndim != 2 or vectors.shape[1] != dim or vectors.dtype != np.float32:
-            raise ValueError(f"{vec_path}: expected float32 of shape (N, {dim}), got {vectors.dtype} {vectors.shape}")
-        store = cls(dim)
-        ids, texts = [], []
-        with open(items_path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                try:
-                    item = json.loads(line)
-                    ids.append(int(item["id"]))
-                    texts.append(str(item["text"]))
-                except (ValueError, KeyError, TypeError) as err:
-                    raise ValueError(f"{items_path}:{lineno}: expected {{\"id\": int, \"text\": str}} ({err})") from None
+        """Read a folder written by :meth:`save`; ``mmap`` maps the vectors instead of reading them.
+
+        Every fault (a truncated or foreign ``vectors.npy``, rows that are not unit vectors, an
+        ``items.jsonl`` line that is not ``{"id": int, "text": str}``, a repeated id) raises a
+        ``FormatError`` naming the file (and line).
+        """
+        why = "not an index folder or an incomplete one"
+        vec_path, items_path = require_file(folder / "vectors.npy", why), require_file(folder / "items.jsonl", why)
+        vectors = _read_vectors(vec_path, dim, mmap)
+        ids, texts = _read_items(items_path)
         if len(ids) != len(vectors):
-            raise ValueError(f"{items_path}: {len(ids)} items but {vec_path.name} has {len(vectors)} rows")
-        store.append(np.asarray(ids, dtype=np.int64), texts, vectors)
+            raise FormatError(f"{items_path}: {len(ids)} items but {vec_path.name} has {len(vectors)} rows")
+        uniq, first = np.unique(ids, return_index=True)
+        if len(uniq) != len(ids):
+            dup_row = int(np.setdiff1d(np.arange(len(ids)), first)[0])
+            first_row = int(np.flatnonzero(ids == ids[dup_row])[0])
+            raise FormatError(f"{items_path}:{dup_row + 1}: id {int(ids[dup_row])} repeats line {first_row + 1}")
+        store = cls(dim)
+        store.append(ids, texts, vectors)
+        bad = store.first_non_unit_row()
+        if bad:
+            raise FormatError(f"{vec_path}: row {bad[0]} is not a finite unit vector (norm {bad[1]:.4g}); "
+                              "the file is damaged or was not written by simcse")
         return store
+
+
+def _read_vectors(path: Path, dim: int, mmap: bool) -> np.ndarray:
+    """``vectors.npy`` as float32 (N, dim), its size checked against its header first."""
+    fmt = np.lib.format
+    with open(path, "rb") as fh, _corrupt(path):
+        version = fmt.read_magic(fh)
+        read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"format version {version} (simcse writes 1.0)")
+        shape, _, dtype = read_header(fh)
+        offset = fh.tell()
+    if len(shape) != 2 or shape[1] != dim or dtype != np.dtype("<f4"):
+        raise FormatError(f"{path}: expected little-endian float32 of shape (N, {dim}), got {dtype} {shape}")
+    expected, actual = offset + shape[0] * dim * 4, path.stat().st_size
+    if actual != expected:
+        raise FormatError(f"{path}: {actual} bytes, but its header describes {expected} ({shape[0]} rows); "
+                          "the file is truncated or has trailing data")
+    with _corrupt(path):
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def _corrupt(path: Path):
+    return corrupt_if_raises(path, ValueError, EOFError, OSError, what="is not a NumPy .npy file")
+
+
+def _read_items(path: Path) -> tuple[np.ndarray, list[str]]:
+    """``items.jsonl``: ids (N,) int64 in [0, 2**63) and texts, each line checked."""
+    ids: list[int] = []
+    texts: list[str] = []
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            try:
+                item = json.loads(line)  # bytes: invalid UTF-8 is a ValueError too
+            except ValueError as err:
+                raise FormatError(f"{path}:{lineno}: not valid JSON ({one_line(err)})") from None
+            if not isinstance(item, dict) or set(item) != {"id", "text"}:
+                raise FormatError(f'{path}:{lineno}: expected {{"id": int, "text": str}}, got {json_type(item)} {item!r:.60}')
+            i, text = item["id"], item["text"]
+            if type(i) is not int or not 0 <= i <= INT64_MAX:
+                raise FormatError(f"{path}:{lineno}: id must be an integer in [0, 2**63-1], got {i!r:.40}")
+            if type(text) is not str:
+                raise FormatError(f"{path}:{lineno}: text must be a string, got {json_type(text)}")
+            if b"\\u" in line and not _encodable(text):
+                raise FormatError(f"{path}:{lineno}: text holds a lone surrogate (not valid Unicode)")
+            ids.append(i)
+            texts.append(text)
+    return np.asarray(ids, dtype=np.int64), texts
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -4,6 +4,10 @@ Request threads hand their texts to a single worker thread and wait; the worker 
 everything queued (up to ``max_batch`` texts), encodes it in one call and hands each
 caller its rows. Under load this turns 16 one-sentence forward passes into one pass of 16,
 and the model is only ever used from one thread.
+
+A failure stays with the caller that caused it: when a merged pass raises, each job is
+encoded again on its own, so only the job that fails alone gets the error and its neighbours
+get their rows (callers should still check texts first: a retry costs one pass per job).
 """
 
 from __future__ import annotations
@@ -59,11 +63,20 @@ class EncodeBatcher:
             jobs = self._take_batch(first)
             try:
                 emb = self._encode([t for job in jobs for t in job.texts])
-            except BaseException as err:  # hand the error to every waiting caller
-                for job in jobs:
-                    job.future.set_exception(err)
+            except Exception as err:
+                if len(jobs) == 1:
+                    first.future.set_exception(err)
+                else:  # find the culprit: each job alone, so the others still get their rows
+                    for job in jobs:
+                        self._encode_alone(job)
                 continue
             start = 0
             for job in jobs:
                 job.future.set_result(emb[start : start + len(job.texts)])
                 start += len(job.texts)
+
+    def _encode_alone(self, job: _Job) -> None:
+        try:
+            job.future.set_result(self._encode(job.texts))
+        except Exception as err:
+            job.future.set_exception(err)

@@ -1,8 +1,18 @@
-"""Request and response bodies of the HTTP API (pydantic; strict types, no coercion of texts)."""
+"""Request and response bodies of the HTTP API (pydantic; strict types, no coercion).
+
+Strict means a JSON string is never read as a number or a boolean (``"0.5"``, ``true`` for
+``threshold`` are refused), and numbers are finite (Python's JSON reader accepts ``NaN`` and
+``Infinity``; the schemas refuse them). Limits that depend on the server's settings (texts per
+request, characters per text, top_k) and the checks on each text are the app's.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from simcse.index import DEFAULT_THRESHOLD
+
+DEFAULT_TOP_K = 5
 
 
 class _Body(BaseModel):
@@ -31,8 +41,9 @@ class SimilarityResponse(BaseModel):
 
 class SearchRequest(_Body):
     queries: list[StrictStr] = Field(min_length=1, description="one result list per query")
-    top_k: StrictInt = Field(5, ge=1, description="results per query (at most the server's max_top_k)")
-    threshold: float = Field(-1.0, ge=-1.0, le=1.0, description="drop hits with a lower cosine")
+    top_k: StrictInt = Field(DEFAULT_TOP_K, ge=1, description="results per query (at most the server's max_top_k)")
+    threshold: StrictFloat | None = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0, allow_inf_nan=False,
+                                          description="drop hits with a lower cosine; null = no cut")
 
 
 class HitOut(BaseModel):
@@ -52,11 +63,17 @@ class IndexInfo(BaseModel):
     params: dict[str, int]
 
 
+class SearchDefaults(BaseModel):
+    top_k: int
+    threshold: float | None
+
+
 class HealthResponse(BaseModel):
     status: str
     model: str
     dim: int
-    pooler: str
+    pooler: str | None
     index: IndexInfo | None
     auth_required: bool
-    limits: dict[str, int]
+    limits: dict[str, int] = Field(description="max_texts, max_chars, max_top_k, max_body_bytes")
+    search_defaults: SearchDefaults = Field(description="what /search uses for a field the request leaves out")

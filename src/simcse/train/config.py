@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from simcse.errors import ConfigError
+from simcse.evaluation.user import UserEvaluators
 from simcse.pooling import POOLERS
 from simcse.settings import add_flags, check_fields, given
 from simcse.settings import read_config_file as _read_settings_file
@@ -25,13 +26,15 @@ Compile = Literal["off", "default", "reduce-overhead", "max-autotune"]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """One training run. Defaults = unsupervised SimCSE-BERT-base (``unsup-bert-base``)."""
+class TrainConfig(UserEvaluators):
+    """One training run. Defaults = unsupervised SimCSE-BERT-base (``unsup-bert-base``). The
+    user's own evaluation sets (``--eval-pairs``, ``--eval-retrieval``, ...) are the fields of
+    :class:`~simcse.evaluation.user.UserEvaluators`; any of their results can select the model."""
 
     model: str = _f("bert-base-uncased", "starting checkpoint: folder, embedded id or hub id")
     train_file: str = _f("wiki1m_for_simcse.txt", "training data (.txt unsupervised; .csv/.tsv/.jsonl pairs or triplets); "
                          "a bare name is looked up in <data-dir>/training/ and downloaded if known")
-    output_dir: str = _f("runs/simcse", "where the best model (best/), checkpoint/ and metrics.jsonl go")
+    output_dir: str = _f("runs/simcse", "where the chosen model (model/), the resumable checkpoint/ and metrics.jsonl go")
     data_dir: str | None = _f(None, "data folder (default: $SIMCSE_DATA_DIR or ~/.cache/simcse/data)")
     pooler: str | None = _f("cls", "how token states become the embedding; none = the model's saved pooler", choices=lambda: POOLERS)
     mlp_only_train: bool | None = _f(True, "with pooler cls: use the MLP head in training only (unsupervised recipe); none = saved")
@@ -58,9 +61,15 @@ class TrainConfig:
                           "--pad-to-max-length), max-autotune")
     pad_to_max_length: bool = _f(False, "pad every batch to max_length: static shapes for torch.compile / CUDA graphs")
     seed: int = _f(42, "seed for initialisation, dropout and data order")
-    eval_steps: int = _f(125, "evaluate STS-B dev every N steps and at the end (0 = never; then the last model is kept)", min=0)
-    eval_sickr: bool = _f(False, "also report SICK-R dev (selection stays on STS-B dev)")
-    eval_at_start: bool = _f(False, "also evaluate before the first step (reported, not selectable)")
+    eval_steps: int = _f(125, "evaluate the starting model, then every N steps and at the end, keeping the best "
+                         "(0 = never; then the last model is kept)", min=0)
+    eval_stsb: bool = _f(True, "evaluate STS-B dev (stsb_spearman; needs the SentEval data in the data dir)")
+    eval_sickr: bool = _f(False, "also evaluate SICK-R dev (sickr_spearman)")
+    eval_train_health: bool = _f(True, "also report the label-free numbers (train/align, train/uniform, "
+                                 "train/anisotropy) on a sample of the training sentences")
+    metric_for_best_model: str = _f("stsb_spearman", "the evaluation result that picks the model kept (higher is "
+                                    "better): any key the evaluators report")
+    keep_last: bool = _f(False, "keep the last step's weights instead of the best evaluated (the start included)")
     save_steps: int = _f(250, "write a resumable checkpoint every N steps (0 = only at the end)", min=0)
     resume: bool = _f(False, "continue from <output-dir>/checkpoint if it exists")
     do_mlm: bool = _f(False, "add the masked-LM auxiliary loss")
@@ -104,7 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo-minilm": {
         "model": "sentence-transformers/all-MiniLM-L6-v2", "pooler": None, "mlp_only_train": None,
         "train_file": "wiki1m_for_simcse.txt", "max_train_samples": 3200, "batch_size": 64,
-        "learning_rate": 3e-5, "eval_steps": 25, "eval_at_start": True, "save_steps": 0,
+        "learning_rate": 3e-5, "eval_steps": 25, "save_steps": 0,
         "output_dir": "runs/demo-minilm",
     },
 }

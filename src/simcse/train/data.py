@@ -19,7 +19,9 @@ a million sentences cost ~4 bytes a token, not a Python string each.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from simcse.textfile import DataError
+from simcse.errors import DataError, MissingFileError
+
+log = logging.getLogger(__name__)
 
 Row = tuple[str, ...]
 TOKENIZE_CHUNK = 4096  # sentences per tokenizer call
@@ -168,9 +172,9 @@ def read_rows(path: str | os.PathLike, schema: Schema, stats: ReadStats | None =
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise ValueError(f"{path}: unknown training file type {path.suffix!r}; valid: {', '.join(READERS)}")
+        raise DataError(f"{path}: unknown training file type {path.suffix!r}; valid: {', '.join(READERS)}")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     return reader(path, schema, stats if stats is not None else ReadStats(), skip_bad_rows)
 
 
@@ -202,6 +206,14 @@ class TrainingSet:
     def views(self) -> int:
         """Sentences per example fed to the encoder: 2 (unsupervised: the same one twice) or 3."""
         return max(2, len(self.columns))
+
+    def fingerprint(self) -> str:
+        """A short hash of the tokenized rows: a resumed run must train on the same data."""
+        digest = hashlib.sha256()
+        for col in self.columns:
+            digest.update(col.offsets.tobytes())
+            digest.update(col.ids.tobytes())
+        return digest.hexdigest()[:16]
 
 
 def tokenize_file(
@@ -239,12 +251,60 @@ def tokenize_file(
     return TrainingSet(columns, stats)
 
 
+def training_file(name: str, root: Path, allow_prefix_copy: bool) -> Path:
+    """Resolve a training file by path or by name under ``<root>/training/``; an official file
+    (``simcse.download.TRAINING_FILES``) missing there is downloaded first."""
+    from simcse.download import TRAINING_FILES, download, find_training_file
+
+    found = find_training_file(name, root, allow_prefix_copy=allow_prefix_copy)
+    if found is None and name in TRAINING_FILES:
+        log.info("%s not in %s/training: downloading it", name, root)
+        download(TRAINING_FILES[name], root)
+        found = root / "training" / name
+    if found is None:
+        raise MissingFileError(f"training file not found: {name} (also looked in {root / 'training'})")
+    if found.name != name and Path(name).name == name:
+        log.warning("using %s for %s (a prefix copy)", found, name)
+    return found
+
+
 def batch_order(n: int, batch_size: int, seed: int, epoch: int, drop_last: bool) -> list[np.ndarray]:
     """The epoch's batches of row indices: a permutation fixed by (seed, epoch), so a resumed
     run sees the same batches without saving them."""
     perm = np.random.default_rng([seed, epoch]).permutation(n)
     stop = n - n % batch_size if drop_last else n
     return [perm[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def total_steps(n: int, batch_size: int, epochs: int, max_steps: int, world: int) -> int:
+    """Optimizer steps of a run: every batch of every epoch, or ``max_steps`` if fewer."""
+    per_epoch = len(batch_order(n, batch_size, 0, 0, drop_last=world > 1))
+    return min(max_steps or per_epoch * epochs, per_epoch * epochs)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epochs: int, world: int,
+                  start: tuple[int, int] = (0, 0)) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(epoch, index, rows)`` for every batch from position ``start`` = (epoch, batches done
+    in it) on. With several processes the last partial batch is dropped, so every process
+    takes the same number of rows from each batch."""
+    first_epoch, first_index = start
+    for epoch in range(first_epoch, epochs):
+        batches = batch_order(n, batch_size, seed, epoch, drop_last=world > 1)
+        for index in range(first_index if epoch == first_epoch else 0, len(batches)):
+            yield epoch, index, batches[index]
+
+
+def shard_rows(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """This process's contiguous share of a batch's rows (rank order = gather order)."""
+    return rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]
+
+
+def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """Move a CPU batch to ``device``; on CUDA through page-locked memory, so the copy does
+    not wait for the GPU."""
+    if device.type == "cuda":
+        batch = {k: v.pin_memory() for k, v in batch.items()}
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: bool, width: int = 0) -> dict[str, Tensor]:
@@ -265,4 +325,5 @@ def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: 
     return batch
 
 
-__all__ = ["READERS", "ReadStats", "Schema", "TokenColumn", "TrainingSet", "batch_order", "collate", "read_rows", "tokenize_file"]
+__all__ = ["READERS", "ReadStats", "Schema", "TokenColumn", "TrainingSet", "batch_order", "collate", "epoch_batches",
+           "read_rows", "shard_rows", "to_device", "tokenize_file", "total_steps", "training_file"]

@@ -53,7 +53,8 @@ def _cuda_devices(batch: Batch) -> list[int]:
     return sorted({v.device.index or 0 for v in batch.values() if v.is_cuda})
 
 
-def cached_step(embed: Callable[[Batch], Tensor], batch: Batch, chunk: int, loss_fn: Callable[[Tensor], Tensor]) -> Tensor:
+def cached_step(embed: Callable[[Batch], Tensor], batch: Batch, chunk: int, loss_fn: Callable[[Tensor], Tensor],
+                scale: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """Back-propagate ``loss_fn(embed(batch))`` into the parameters, ``chunk`` rows at a time.
 
     Args:
@@ -61,9 +62,13 @@ def cached_step(embed: Callable[[Batch], Tensor], batch: Batch, chunk: int, loss
         batch: the whole batch, every tensor with the same first dimension R.
         chunk: rows embedded at once.
         loss_fn: embeddings (R, H) -> scalar loss (it may gather across processes).
+        scale: multiplies the loss before its backward, e.g. ``GradScaler.scale`` for fp16:
+            the cached embedding gradients, and so every parameter gradient, then carry the
+            scale, exactly as ``scaler.scale(loss).backward()`` of the plain step.
 
     Returns:
-        The detached loss. Gradients are accumulated in ``.grad`` as ``loss.backward()`` would.
+        The detached (unscaled) loss. Gradients are accumulated in ``.grad`` as
+        ``scale(loss).backward()`` would.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -75,7 +80,7 @@ def cached_step(embed: Callable[[Batch], Tensor], batch: Batch, chunk: int, loss
             cached.append(embed(part))
     emb = torch.cat(cached).detach().requires_grad_()
     loss = loss_fn(emb)
-    loss.backward()
+    (scale(loss) if scale is not None else loss).backward()
     grads = emb.grad.split([c.shape[0] for c in cached])
     for part, state, grad in zip(parts, states, grads):
         with state.replay():

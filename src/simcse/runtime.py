@@ -1,5 +1,7 @@
-"""Forward backends for inference: padded token batches (B, T) -> embeddings (B, H) as NumPy.
+"""Runtimes for inference: padded token batches (B, T) -> embeddings (B, H) as NumPy.
 
+A runtime is *how* a loaded model computes (``SimCSE(..., runtime=...)``, ``--runtime``), not
+to be confused with an index backend (how vectors are searched, :mod:`simcse.index`).
 ``torch`` runs the :class:`Encoder` itself; ``onnx`` runs an ONNX Runtime session of the same
 encoder exported by :mod:`simcse.onnx_export` (CPU), optionally int8-quantized. The exported
 file is looked up in the model folder (``onnx/``), then in the cache, else exported once into
@@ -19,13 +21,14 @@ import numpy as np
 import torch
 
 from simcse.encoder import Encoder
+from simcse.errors import ConfigError
 
 Forward = Callable[[dict[str, torch.Tensor]], np.ndarray]
 
 
 def torch_forward(encoder: Encoder, device: torch.device, source: Path | None, quantize: bool) -> Forward:
     if quantize:
-        raise ValueError("quantize=True needs backend='onnx'")
+        raise ConfigError("quantize needs runtime 'onnx'")
 
     @torch.inference_mode()
     def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
@@ -38,7 +41,7 @@ def onnx_forward(encoder: Encoder, device: torch.device, source: Path | None, qu
     from simcse.onnx_export import export_onnx, ort_session
 
     if device.type != "cpu":
-        raise ValueError(f"backend='onnx' runs on the CPU; got device {device}")
+        raise ConfigError(f"runtime 'onnx' runs on the CPU; got device {device}")
     path = onnx_file(encoder, source, quantize)
     if not path.is_file():
         export_onnx(encoder, path, quantize=quantize)
@@ -51,19 +54,23 @@ def onnx_forward(encoder: Encoder, device: torch.device, source: Path | None, qu
     return forward
 
 
-BACKENDS: dict[str, Callable[[Encoder, torch.device, Path | None, bool], Forward]] = {
+# name -> (encoder, device, model folder or None, quantize) -> Forward
+RUNTIMES: dict[str, Callable[[Encoder, torch.device, Path | None, bool], Forward]] = {
     "torch": torch_forward,
     "onnx": onnx_forward,
 }
 
 
 def make_forward(name: str, encoder: Encoder, device: torch.device, source: Path | None, quantize: bool = False) -> Forward:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
-    return BACKENDS[name](encoder, device, source, quantize)
+    """The forward function of runtime ``name``; an unknown name raises :class:`ConfigError`
+    listing the valid ones."""
+    if name not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {name!r}; valid runtimes: {', '.join(RUNTIMES)}")
+    return RUNTIMES[name](encoder, device, source, quantize)
 
 
 def onnx_filename(quantize: bool) -> str:
+    """The export's file name, as ``simcse export onnx`` writes it into ``<model>/onnx/``."""
     return "simcse-encoder-int8.onnx" if quantize else "simcse-encoder.onnx"
 
 
@@ -79,3 +86,6 @@ def onnx_file(encoder: Encoder, source: Path | None, quantize: bool) -> Path:
     }, sort_keys=True).encode()).hexdigest()[:20]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simcse" / "onnx"
     return cache / f"{key}-{onnx_filename(quantize)}"
+
+
+__all__ = ["RUNTIMES", "Forward", "make_forward", "onnx_file", "onnx_filename", "onnx_forward", "torch_forward"]

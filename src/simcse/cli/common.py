@@ -1,0 +1,87 @@
+"""What the subcommands share: the model flags, loading a model, loading an index with its model.
+
+Every subcommand module imports from here (and from the library), never from another
+subcommand module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from simcse.api import DTYPES, SimCSE
+from simcse.index import Index, Manifest
+from simcse.indexing import backend_defaults
+from simcse.model_registry import DEFAULT_MODEL
+from simcse.pooling import POOLERS
+from simcse.runtime import RUNTIMES
+from simcse.settings import add_flags, check_fields, setting
+
+# ModelOptions fields that say how a model runs, not which model (``simcse export`` skips them).
+RUN_FIELDS = ("device", "runtime", "quantize", "dtype")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which model a command loads and how it runs: the flags of every command with a model.
+
+    ``model=None`` is the command's own default: :data:`DEFAULT_MODEL`, or the model named
+    in the manifest of the index the command opens.
+    """
+
+    model: str | None = setting(None, "model folder, embedded id or hub id", shown_default=DEFAULT_MODEL)
+    pooler: str | None = setting(None, "how token states become the embedding", choices=lambda: POOLERS,
+                                 shown_default="the saved one")
+    device: str | None = setting(None, "cpu, cuda, cuda:1...", shown_default="cuda when available")
+    max_length: int | None = setting(None, "maximum tokens per sentence", min=1, shown_default="the saved one")
+    runtime: str = setting("torch", "how the model computes (onnx: ONNX Runtime on the CPU, exported once and "
+                           "cached, same embeddings)", choices=lambda: RUNTIMES)
+    quantize: bool = setting(False, "with --runtime onnx: int8 dynamic quantization")
+    dtype: str = setting("float32", "weight dtype with --runtime torch (half precision: the fast path on GPUs)",
+                         choices=lambda: DTYPES)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class SearchTuning:
+    """Search-time parameters of an approximate index backend (``simcse search``, ``simcse serve``)."""
+
+    nprobe: int | None = setting(None, "IVF lists visited per query", min=1,
+                                 shown_default=lambda: backend_defaults("nprobe"))
+    ef_search: int | None = setting(None, "HNSW candidate list per query", min=1,
+                                    shown_default=lambda: backend_defaults("ef_search"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def params(self) -> dict[str, int]:
+        """The parameters given, as ``Index.load`` takes them."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model_default: str | None = None, skip: tuple[str, ...] = ()) -> None:
+    """The :class:`ModelOptions` flags (but ``skip``); ``model_default``: what ``--help`` says
+    ``--model`` defaults to, when it is not :data:`DEFAULT_MODEL`."""
+    add_flags(parser, ModelOptions, skip=skip, defaults={"model": model_default} if model_default else None)
+
+
+def load_model(opts: ModelOptions, default: str = DEFAULT_MODEL) -> SimCSE:
+    """The model ``opts`` describe (``opts.model``, else ``default``), ready for inference."""
+    return SimCSE(opts.model or default, device=opts.device, pooler=opts.pooler, max_length=opts.max_length,
+                  runtime=opts.runtime, quantize=opts.quantize, dtype=opts.dtype)
+
+
+def load_index_and_model(folder: Path, opts: ModelOptions, tuning: SearchTuning) -> tuple[Index, SimCSE]:
+    """The index folder and its model: ``opts.model``, else the one its manifest names, with the
+    manifest's pooler unless ``opts`` overrides it; refused when the two do not match."""
+    manifest = Manifest.read(Path(folder))
+    model = load_model(dataclasses.replace(opts, pooler=opts.pooler or manifest.pooler), default=manifest.model)
+    index = Index.load(folder, model=model.model_name, dim=model.dim, pooler=model.pooler, **tuning.params())
+    return index, model
+
+
+__all__ = ["RUN_FIELDS", "ModelOptions", "SearchTuning", "add_model_flags", "load_index_and_model", "load_model"]
