@@ -26,6 +26,20 @@ from simcse.errors import ConfigError
 Forward = Callable[[dict[str, torch.Tensor]], np.ndarray]
 
 
+def parse_device(name: str | torch.device | None) -> torch.device:
+    """``name`` as a torch device (None: CUDA when available, else the CPU); a malformed
+    name, or CUDA asked for where there is none, is a :class:`ConfigError`."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device {name!r} is not a device name such as cpu, cuda, cuda:1 ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available here; use cpu")
+    return device
+
+
 def torch_forward(encoder: Encoder, device: torch.device, source: Path | None, quantize: bool) -> Forward:
     if quantize:
         raise ConfigError("quantize needs runtime 'onnx'")
@@ -88,4 +102,4 @@ def onnx_file(encoder: Encoder, source: Path | None, quantize: bool) -> Path:
     return cache / f"{key}-{onnx_filename(quantize)}"
 
 
-__all__ = ["RUNTIMES", "Forward", "make_forward", "onnx_file", "onnx_filename", "onnx_forward", "torch_forward"]
+__all__ = ["RUNTIMES", "Forward", "make_forward", "onnx_file", "onnx_filename", "onnx_forward", "parse_device", "torch_forward"]
