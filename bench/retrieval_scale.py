@@ -20,9 +20,9 @@ model, and it encodes 200k sentences in seconds on 2 cores. ``minilm`` is the re
 all-MiniLM-L6-v2 (about 250 sentences/s on 2 cores), for a smaller corpus.
 
 Each (size, backend) runs in a fresh process, so ``ru_maxrss`` is that run's own peak; the
-baseline is taken after the imports and a warm-up of ranx (which JIT-compiles its metrics on
-first use, ~100 MB and ~10 s, whatever the corpus size); a thread also samples VmRSS every
-50 ms to give the peak of each phase.
+baseline is taken after the imports and one call of the metrics (trec_eval through
+pytrec_eval, whose C extension is loaded on first use, whatever the corpus size); a thread also
+samples VmRSS every 50 ms to give the peak of each phase.
 
     SIMCSE_DATA_DIR=../shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/retrieval_scale.py \
         --sizes 50000,100000,200000 --backends exact,ivf_flat --encoder hashed
@@ -145,7 +145,7 @@ def child(folder: Path, encoder: str, backend: str, threads: int) -> dict:
 
     from simcse.evaluation.retrieval import RetrievalSpec, build_corpus_index, ranking_metrics, search_run
 
-    ranking_metrics({"q": {"d": 1.0}}, {"q": {"d": 1}})  # ranx JIT-compiles on first use: not counted as growth
+    ranking_metrics({"q": {"d": 1.0}}, {"q": {"d": 1}})  # pytrec_eval's extension loads on first use: not growth
     torch.set_num_threads(threads)
     faiss.omp_set_num_threads(threads)
     if encoder == "minilm":

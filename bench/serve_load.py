@@ -136,6 +136,7 @@ def table(records: list[Record]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     from simcse.data_dir import data_dir
+    from simcse.index import DEFAULT_TOP_K
 
     p.add_argument("--corpus", type=Path, default=data_dir() / CORPUS)
     p.add_argument("--corpus-size", type=int, default=10_000)
@@ -143,7 +144,7 @@ def main() -> None:
     p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     p.add_argument("--malformed-every", type=int, default=0, help="make every Nth request a bad one (0 = none)")
     args = p.parse_args()
 

@@ -23,7 +23,7 @@ class FakeEmbedder:
     and are merged into one batch.
     """
 
-    model_name, dim, pooler, fingerprint = "fake", 8, "avg", "0" * 16
+    model_name, dim, pooler, fingerprint, weights_fingerprint = "fake", 8, "avg", "0" * 16, "0" * 16
 
     def __init__(self, poison: str | None = None, first_call_delay: float = 0.0) -> None:
         self.poison, self.delay, self.calls = poison, first_call_delay, []

@@ -116,5 +116,40 @@ def test_fingerprint_follows_the_weights(tiny_bert, tmp_path):
     before = SimCSE(folder, device="cpu", pooler="avg").fingerprint
     assert SimCSE(folder, device="cpu", pooler="avg").fingerprint == before  # stable
     assert SimCSE(folder, device="cpu", pooler="cls").fingerprint != before  # another pooler: other vectors
+    weights = SimCSE(folder, device="cpu", pooler="avg").weights_fingerprint
+    assert SimCSE(folder, device="cpu", pooler="cls").weights_fingerprint == weights  # index manifests record it
     build_tiny_bert(folder, seed=1)  # same shapes and file sizes, other values
     assert SimCSE(folder, device="cpu", pooler="avg").fingerprint != before
+    after = SimCSE(folder, device="cpu", pooler="avg").weights_fingerprint
+    assert after != weights
+    # not the settings of a run: an index built in float32 may be searched in bfloat16
+    assert SimCSE(folder, device="cpu", pooler="avg", max_length=8).weights_fingerprint == after
+    assert SimCSE(folder, device="cpu", pooler="avg", dtype="bfloat16").weights_fingerprint == after
+
+
+def test_a_single_string_is_checked_and_a_failing_call_restores_the_mode(model, monkeypatch):
+    from simcse.errors import DataError
+
+    with pytest.raises(DataError, match="ill-formed Unicode"):
+        model.encode("\ud800")
+    assert not model.encoder.training
+
+    def fail(batch):
+        raise RuntimeError("forward failed")
+
+    monkeypatch.setattr(model, "_forward", fail)
+    with pytest.raises(RuntimeError, match="forward failed"):
+        model.encode(SENTENCES, dropout=True)
+    assert not model.encoder.training  # back in eval mode, not left with dropout on
+
+
+@pytest.mark.parametrize("device, words", [("foo", "'foo' is not a device name"), ("cuda:0", "CUDA is not available")])
+def test_a_bad_device_is_a_config_error(tiny_bert, device, words):
+    from simcse.errors import ConfigError
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ConfigError, match=words):
+        SimCSE(tiny_bert, device=device, pooler="avg")
+    with pytest.raises(ConfigError, match=words):
+        SimCSE.from_encoder(SimCSE(tiny_bert, device="cpu", pooler="avg").encoder, device=device)

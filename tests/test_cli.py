@@ -194,3 +194,14 @@ def test_serve_builds_its_config_from_the_flags(tiny_bert, monkeypatch):
     assert config.api_key == "from-the-environment"
     assert main([*argv, "--api-key", "given-on-the-command-line"]) == 0
     assert seen["config"].api_key == "given-on-the-command-line"
+
+
+@pytest.mark.parametrize("device, words", [("foo", "'foo' is not a device name"), ("cuda:0", "CUDA is not available")])
+def test_a_bad_device_is_one_line_and_exit_2(tiny_bert, capsys, device, words):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert main(["similarity", "--model", str(tiny_bert), "--pooler", "avg", "--device", device, "a", "b"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simcse similarity: error: device") and words in err and err.count("\n") == 1

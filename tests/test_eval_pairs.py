@@ -201,3 +201,14 @@ def test_mrpc_with_declared_columns_and_a_tiny_model(data_dir, tiny_bert):
     assert got["f1"] >= 100 * 2 * rate / (1 + rate) - TOL  # at least "everything is a paraphrase"
     assert got["accuracy"] >= 100 * max(rate, 1 - rate) - TOL
     assert -1 <= got["f1_threshold"] <= 1
+
+
+def test_a_huge_json_integer_is_a_bad_value_not_an_overflow(tmp_path):
+    """float(10**400) raises OverflowError: it must be a file:line error like any bad value."""
+    path = tmp_path / "p.jsonl"
+    huge = "1" + "0" * 400
+    path.write_text('{"s1": "a", "s2": "b", "y": 1}\n' + f'{{"s1": "a", "s2": "c", "y": {huge}}}\n', encoding="utf-8")
+    for spec in (ScoredPairsSpec("p", path, "s1", "s2", "y"), LabelledPairsSpec("p", path, "s1", "s2", "y")):
+        with pytest.raises(DataError, match="'y' is out of range: 1000") as err:
+            read_user([spec])
+        assert str(err.value).startswith(f"{path}:2: ") and len(str(err.value)) < len(huge)

@@ -33,9 +33,13 @@ def test_resolve_tasks_follows_simcse_task_set_rule():
 
 class FakeSimCSE:
     def __init__(self, name, device=None, pooler=None, max_length=None, runtime="torch", quantize=False, dtype="float32"):
-        self.scale = 1.0 if name == "fake-a" else 2.0
+        self.scale, self.runtime = (1.0 if name == "fake-a" else 2.0), runtime
 
     def encode(self, sentences, batch_size=64, normalize=False, dropout=False):
+        if dropout and self.runtime != "torch":  # as SimCSE.encode
+            from simcse.errors import ConfigError
+
+            raise ConfigError(f"dropout=True needs runtime 'torch', got {self.runtime!r}")
         return self.scale * bow_encode(sentences)
 
 
@@ -86,3 +90,19 @@ def test_cli_tasks_alone_selects_those_tasks(tmp_path, fake_model, capsys):
     assert record["settings"]["tasks"] == ["SICKRelatedness"]
     assert set(record["results"]["fake-a"]) == {"sickr_spearman", "avg_sts"}
     assert list(record["settings"]["data_sha256"]) == ["downstream/SICK/SICK_trial.txt"]
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_cli_health_without_dropout_views_off_torch(tmp_path, fake_model, capsys, runtime):
+    """ONNX has no dropout: health reports uniform and anisotropy without align instead of failing."""
+    from simcse.cli import main
+
+    sentences = tmp_path / "s.txt"
+    sentences.write_text("".join(f"a man {w}\n" for w in ("plays", "runs", "eats food", "big dog")), encoding="utf-8")
+    out_json = tmp_path / "r.json"
+    rc = main(["evaluate", "--model", "fake-a", "--runtime", runtime, "--health", f"h={sentences}",
+               "--output-json", str(out_json)])
+    assert rc == 0, capsys.readouterr().err
+    keys = set(json.loads(out_json.read_text())["results"]["fake-a"])
+    assert {"h/uniform", "h/anisotropy"} <= keys and ("h/align" in keys) == (runtime == "torch")
+

@@ -215,3 +215,13 @@ def test_a_missing_split_lists_the_ones_there(tmp_path):
         RetrievalSpec("r", root, split="test").read()
     with pytest.raises(MissingFileError, match="BEIR layout"):
         RetrievalSpec("r", tmp_path / "nowhere").read()
+
+
+def test_missing_pytrec_eval_stops_before_encoding(tmp_path, monkeypatch):
+    import sys
+
+    from simcse.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "pytrec_eval", None)  # `import pytrec_eval` raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'simcse\[eval\]'"):
+        evaluate_user(forbidden, read_user([toy(tmp_path)]))

@@ -144,7 +144,7 @@ def test_save_load_round_trip(tmp_path, data, backend):
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest | {"params": None} == {"model": "some/model", "dim": 32, "pooler": "avg", "backend": backend,
                                            "params": None, "count": 999, "next_id": 1000,
-                                           "metric": "inner_product", "format_version": 1}
+                                           "fingerprint": "", "metric": "inner_product", "format_version": 1}
     loaded = Index.load(tmp_path / "idx", model="some/model", dim=32, pooler="avg")
     assert loaded.search(q, top_k=5) == index.search(q, top_k=5)
     loaded.add(["new"], x[1000:1001])
@@ -205,6 +205,20 @@ def test_wrong_model_or_dimension_is_refused(tmp_path, data):
     assert Manifest.read(tmp_path / "idx").count == 5
 
 
+def test_other_weights_of_the_same_model_are_refused(tmp_path, data):
+    x, _, texts = data
+    index = Index(32, model="org/model-a", fingerprint="0123456789abcdef")
+    index.add(texts[:5], x[:5])
+    index.save(tmp_path / "idx")
+    assert Manifest.read(tmp_path / "idx").fingerprint == "0123456789abcdef"
+    with pytest.raises(ConfigError, match=r"idx: the weights of org/model-a changed since this index was built .*rebuild"):
+        Index.load(tmp_path / "idx", model="org/model-a", fingerprint="fedcba9876543210")
+    assert len(Index.load(tmp_path / "idx", fingerprint="0123456789abcdef")) == 5
+    assert len(Index.load(tmp_path / "idx", fingerprint="")) == 5  # unknown: not compared
+    Index(32).save(tmp_path / "old")  # written without a fingerprint, as older folders are
+    assert Index.load(tmp_path / "old", fingerprint="fedcba9876543210").fingerprint == ""
+
+
 def test_bad_folders_name_the_file(tmp_path, data):
     x, _, texts = data
     with pytest.raises(FileNotFoundError, match="manifest.json"):
@@ -236,10 +250,19 @@ def test_ids_repeated_within_one_add_are_named():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 0.0])
 def test_vectors_that_are_not_finite_and_non_zero_are_not_indexed(bad):
+    """A user's data error (e.g. a diverged float16 model's NaN), one line: DataError, not a bare ValueError."""
+    from simcse.errors import DataError
+    from simcse.index.store import VectorStore
+
     index = Index(2)
-    with pytest.raises(ValueError, match="vector 1 is not finite or is zero"):
-        index.add(["a", "b"], np.array([[1, 0], [bad, bad]], dtype=np.float32))
+    vectors = np.array([[1, 0], [bad, bad]], dtype=np.float32)
+    with pytest.raises(DataError, match="vector 1 is not finite or is zero"):
+        index.add(["a", "b"], vectors)
     assert len(index) == 0
+    store = VectorStore(2)
+    store.append(np.arange(2), ["a", "b"], vectors)
+    with pytest.raises(DataError, match="row 1 is not a finite unit vector"):
+        Index.from_store(store)
 
 
 def test_backend_parameters_are_checked_when_created_and_tuned():

@@ -88,3 +88,75 @@ def test_simcse_save_and_load_index(tiny_bert, tmp_path):
     assert again.search(SENTENCES[1], top_k=2) == model.search(SENTENCES[1], top_k=2)
     with pytest.raises(ValueError, match="different pooler"):
         SimCSE(tiny_bert, device="cpu", pooler="cls").load_index(tmp_path / "idx")
+
+
+def test_an_index_refuses_its_model_once_the_weights_changed(tiny_bert, corpus, tmp_path, capsys):
+    import shutil
+
+    from simcse.errors import ConfigError
+
+    folder = shutil.copytree(tiny_bert, tmp_path / "m")
+    out = tmp_path / "idx"
+    assert main(["index", "build", "--model", str(folder), "--pooler", "avg", "--device", "cpu",
+                 "--input", str(corpus), "--out", str(out)]) == 0
+    fingerprint = json.loads((out / "manifest.json").read_text())["fingerprint"]
+    assert fingerprint == SimCSE(folder, device="cpu", pooler="avg").weights_fingerprint
+    build_tiny_bert(folder, seed=1)  # retrained and saved in place: same shapes, other values
+    more = tmp_path / "more.txt"
+    more.write_text("the cat sits on a big house\n", encoding="utf-8")
+    capsys.readouterr()
+    for argv in (["search", "--index", str(out), "--device", "cpu", "cat"],
+                 ["index", "add", "--index", str(out), "--device", "cpu", "--input", str(more)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"{out}: the weights of {folder.resolve()} changed since this index was built" in err
+        assert err.rstrip().endswith("rebuild it")
+    with pytest.raises(ConfigError, match="changed since this index was built"):
+        SimCSE(folder, device="cpu", pooler="avg").load_index(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["fingerprint"]  # a folder written before manifests recorded it: not checked
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert main(["search", "--index", str(out), "--device", "cpu", "cat"]) == 0
+
+
+def test_a_rerun_after_a_crash_past_the_save_adds_nothing_twice(tiny_bert, corpus, tmp_path, capsys, monkeypatch):
+    """``index add`` saved the index, then died before removing its work folder: the rerun
+    finds every shard done, and must not add the lines again."""
+    import types
+
+    import numpy as np
+
+    import simcse.indexing
+    from simcse.index import Index
+
+    out = tmp_path / "idx"
+    assert main(["index", "build", "--model", str(tiny_bert), "--pooler", "avg", "--device", "cpu",
+                 "--input", str(corpus), "--out", str(out)]) == 0
+    more = tmp_path / "more.txt"
+    more.write_text("the cat sits on a big house\ntwo people sit in the park\n", encoding="utf-8")
+    add = ["index", "add", "--index", str(out), "--device", "cpu", "--input", str(more)]
+
+    def crash_before_cleanup() -> None:  # the work folder stays as it was before the rmtree
+        with monkeypatch.context() as patch:
+            patch.setattr(simcse.indexing, "shutil", types.SimpleNamespace(rmtree=lambda *a, **k: None))
+            assert main(add) == 0
+        assert work_dir(out, "add").is_dir()
+
+    crash_before_cleanup()
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved["count"] == len(CORPUS) + 2
+    capsys.readouterr()
+    assert main(add) == 0
+    assert "added 0 sentences" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text()) == saved  # nothing added twice
+    assert not work_dir(out, "add").exists()
+
+    crash_before_cleanup()  # and once more, but the index changes before the rerun
+    index = Index.load(out)
+    index.add(["another line"], np.ones((1, index.dim), dtype=np.float32))
+    index.save(out)
+    capsys.readouterr()
+    assert main(add) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "index-start.json" in err and "delete" in err, err

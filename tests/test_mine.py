@@ -9,7 +9,7 @@ import pytest
 
 from simcse.errors import ConfigError
 from simcse.mine import MineOptions, mine_hard_negatives, write_triplets
-from simcse.train.data import Schema, read_rows
+from simcse.train.readers import Schema, read_rows
 
 
 class AngleModel:

@@ -184,3 +184,28 @@ def test_minilm_without_tokenizer_files_is_refused_not_garbage(tmp_path, minilm_
     with pytest.raises(MissingFileError, match="no other tokenizer file"):
         SimCSE(folder, device="cpu")
     assert SimCSE(minilm_path, device="cpu").similarity("a man plays guitar", "the stock market fell")[0, 0] < 0.5
+
+
+@pytest.mark.parametrize("loader", ["AutoConfig", "AutoModel", "AutoTokenizer"])
+def test_only_what_a_damaged_file_raises_is_called_a_damaged_file(tiny_bert, monkeypatch, loader):
+    """A bug inside loading keeps its traceback; a missing package is named as such, not as a bad file."""
+    import transformers
+
+    from simcse.errors import MissingDependencyError
+
+    def raising(error):
+        def from_pretrained(*args, **kwargs):
+            raise error
+        return from_pretrained
+
+    monkeypatch.setattr(getattr(transformers, loader), "from_pretrained", raising(NameError("a bug, not a file")))
+    with pytest.raises(NameError, match="a bug"):
+        load_encoder(tiny_bert, pooler="avg")
+    monkeypatch.setattr(getattr(transformers, loader), "from_pretrained",
+                        raising(ImportError("this needs protobuf: pip install protobuf")))
+    with pytest.raises(MissingDependencyError, match=r"needs a package that is not installed .*pip install protobuf"):
+        load_encoder(tiny_bert, pooler="avg")
+    monkeypatch.setattr(getattr(transformers, loader), "from_pretrained", raising(ValueError("unparsable")))
+    with pytest.raises(FormatError, match=r"\(ValueError: unparsable\)") as err:
+        load_encoder(tiny_bert, pooler="avg")
+    assert str(err.value).startswith(str(tiny_bert))

@@ -49,6 +49,8 @@ def test_export_cli_writes_where_runtime_looks(tmp_path, tiny_bert, cache, capsy
     model = SimCSE(tmp_path / "m", runtime="onnx")
     assert onnx_file(model.encoder, tmp_path / "m", quantize=False) == exported
     assert not cache.exists()  # nothing exported again
+    assert main(["export", "onnx", "--model", str(tmp_path / "m"), "--quantize"]) == 0  # ModelOptions' flag
+    assert (tmp_path / "m" / "onnx" / "simcse-encoder-int8.onnx").is_file()
 
 
 def test_bad_runtime_and_quantize_without_onnx(tiny_bert):
@@ -56,9 +58,3 @@ def test_bad_runtime_and_quantize_without_onnx(tiny_bert):
         SimCSE(tiny_bert, device="cpu", pooler="avg", runtime="tensorrt")
     with pytest.raises(ValueError, match="quantize needs runtime 'onnx'"):
         SimCSE(tiny_bert, device="cpu", pooler="avg", quantize=True)
-
-
-def test_backend_is_a_deprecated_name_of_runtime(tiny_bert, cache):
-    with pytest.warns(DeprecationWarning, match="runtime="):
-        model = SimCSE(tiny_bert, pooler="avg", backend="onnx")
-    assert model.runtime == "onnx"

@@ -18,7 +18,7 @@ pytest.importorskip("httpx", reason="the TestClient needs httpx")
 from samples import SENTENCES  # noqa: E402
 from serve_helpers import JSON, KEY, FakeEmbedder, free_port, local_client, running  # noqa: E402
 from simcse.api import SimCSE  # noqa: E402
-from simcse.index import Index  # noqa: E402
+from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Index  # noqa: E402
 from simcse.serve import ServeConfig, create_app  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def test_health_docs_and_page(client, model):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["dim"] == model.dim and health["index"]["count"] == len(SENTENCES)
     assert health["auth_required"] is False and health["limits"]["max_top_k"] == 5
-    assert health["search_defaults"] == {"top_k": 5, "threshold": None}  # simcse.index.DEFAULT_THRESHOLD
+    assert health["search_defaults"] == {"top_k": DEFAULT_TOP_K, "threshold": DEFAULT_THRESHOLD}  # one definition
     assert client.get("/docs").status_code == 200
     assert set(client.get("/openapi.json").json()["paths"]) == {"/health", "/encode", "/similarity", "/search"}
     page = client.get("/")
@@ -126,7 +126,7 @@ def test_api_key(model, index):
 def test_non_loopback_host_needs_a_key():
     with pytest.raises(ValueError, match="non-loopback host '0.0.0.0' without --api-key"):
         ServeConfig(host="0.0.0.0")
-    assert ServeConfig(host="0.0.0.0", api_key=KEY).host == "0.0.0.0"
+    assert ServeConfig(host="0.0.0.0", api_key=KEY, allowed_hosts=("search.internal",)).host == "0.0.0.0"
     assert ServeConfig(host="::1").host == "::1" and ServeConfig(host="localhost").host == "localhost"
     with pytest.raises(ValueError, match="max_texts"):
         ServeConfig(max_texts=0)
@@ -138,6 +138,44 @@ def test_serve_cli_refuses_public_bind_without_key(tiny_bert, capsys, monkeypatc
     monkeypatch.delenv("SIMCSE_API_KEY", raising=False)
     assert main(["serve", "--model", str(tiny_bert), "--pooler", "avg", "--host", "0.0.0.0"]) == 2
     assert "without --api-key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_every_interface_needs_allowed_hosts(host):
+    """No client sends ``Host: 0.0.0.0``: without --allowed-hosts every remote request would be a 400."""
+    with pytest.raises(ValueError, match=f"--host {host} listens on every interface.*pass --allowed-hosts"):
+        ServeConfig(host=host, api_key=KEY)
+    assert ServeConfig(host=host, api_key=KEY, allowed_hosts=("*",)).allowed_hosts == ("*",)
+
+
+def test_closing_the_batcher_fails_the_queued_jobs_instead_of_leaving_them_waiting():
+    import threading
+
+    from simcse.serve.batching import EncodeBatcher
+
+    started, release = threading.Event(), threading.Event()
+
+    def encode(texts):
+        started.set()
+        release.wait(10)
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+    batcher = EncodeBatcher(encode, max_batch=1)
+    with ThreadPoolExecutor(5) as pool:  # the first job, three queued, close()
+        running = pool.submit(batcher.encode, ["first"])
+        assert started.wait(10)  # the worker is busy with the first job
+        queued = [pool.submit(batcher.encode, [f"queued {i}"]) for i in range(3)]
+        while batcher._queue.qsize() < 3:
+            time.sleep(0.01)
+        closer = pool.submit(batcher.close)
+        for future in queued:  # at once, not after the running batch
+            with pytest.raises(RuntimeError, match="shutting down"):
+                future.result(timeout=5)
+        release.set()
+        assert running.result(timeout=5).shape == (1, 2)  # the batch in progress finishes
+        closer.result(timeout=15)
+    with pytest.raises(RuntimeError, match="shutting down"):
+        batcher.encode(["too late"])
 
 
 def test_batcher_merges_concurrent_calls_and_keeps_rows_apart():
@@ -235,8 +273,8 @@ def test_host_allow_list(host, status):
 
 
 def test_public_bind_host_is_allowed():
-    config = ServeConfig(host="0.0.0.0", api_key=KEY)
-    assert config.hosts == ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"]
+    config = ServeConfig(host="0.0.0.0", api_key=KEY, allowed_hosts=("search.internal",))
+    assert config.hosts == ["localhost", "127.0.0.1", "[::1]", "0.0.0.0", "search.internal"]
     assert "[fe80::1]" in ServeConfig(host="fe80::1", api_key=KEY).hosts
     assert ServeConfig(allowed_hosts=("*.example.org", "*")).hosts[-2:] == ["*.example.org", "*"]
     with pytest.raises(ValueError, match="allowed_hosts: 'a\\*b'"):

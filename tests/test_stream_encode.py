@@ -211,3 +211,15 @@ def test_cli_bad_settings_are_one_line(tiny_bert, corpus, tmp_path, capsys):
     assert "chunk_lines must be >= 1, got 0" in capsys.readouterr().err
     assert main([*base, "--pooler", "avg", "--quantize"]) == 2
     assert "quantize needs runtime 'onnx'" in capsys.readouterr().err
+
+
+def test_a_shard_missing_at_the_join_is_a_format_error_naming_the_work_folder(tmp_path):
+    from simcse.stream_encode import iter_shards, shard_path
+
+    work = tmp_path / ".emb.npy.encode"
+    work.mkdir()
+    for k in (0, 1, 3):  # shard 2 was deleted while the run went on
+        np.save(shard_path(work, k), np.zeros((3, 4), np.float32))
+    with pytest.raises(FormatError, match=r"shard-00002.npy: missing after every process finished") as err:
+        list(iter_shards(work, 12, 3, 4))
+    assert f"delete {work} to start over" in str(err.value)

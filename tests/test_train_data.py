@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from simcse.textfile import DataError
-from simcse.train.data import ReadStats, Schema, batch_order, collate, read_rows, tokenize_file
+from simcse.train.data import batch_order, collate, tokenize_file
+from simcse.train.readers import ReadStats, Schema, read_rows
 from simcse.train.mlm import mask_tokens
 
 TRIPLETS = Schema("sent0", "sent1", "hard_neg")

@@ -140,3 +140,15 @@ def test_a_bad_evaluation_file_stops_before_training(tiny_bert, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "dev.tsv:2:" in err[0] and "nope" in err[0]
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_no_finite_score_keeps_the_last_step_and_says_so(tiny_bert, tmp_path, monkeypatch, capsys):
+    _scripted(monkeypatch, [float("nan")] * 4)
+    out, records = _run(tiny_bert, tmp_path)
+    assert "no evaluation gave a finite score; kept the last step (3)" in capsys.readouterr().out
+    assert records[-1]["kept_last"] and records[-1]["best_step"] is None and (out / "model").is_dir()
+
+
+def test_a_metric_that_cannot_select_is_refused_at_once(capsys):
+    assert main(["train", "--print-config", "--metric-for-best-model", "train/uniform"]) == 2
+    assert "cannot select a model" in capsys.readouterr().err

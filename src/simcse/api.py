@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -25,11 +24,12 @@ from tqdm.auto import tqdm
 
 from simcse.encoder import Encoder, pad_batch
 from simcse.errors import ConfigError
-from simcse.index import DEFAULT_THRESHOLD, Index
+from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Index
 from simcse.index import normalize as normalize_rows
-from simcse.model_io import load_encoder, tensors_fingerprint, weights_fingerprint
+from simcse.model_io import load_encoder, tensors_fingerprint
+from simcse.model_io import weights_fingerprint as folder_fingerprint
 from simcse.model_registry import resolve_model
-from simcse.runtime import make_forward
+from simcse.runtime import make_forward, parse_device
 from simcse.text_checks import check_text
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
@@ -53,7 +53,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available, else the CPU."""
+    return parse_device(None)
 
 
 class SimCSE:
@@ -63,7 +64,9 @@ class SimCSE:
         model_name_or_path: a folder saved by simcse or sentence-transformers, a plain
             Hugging Face checkpoint (then ``pooler`` is required), an embedded model id such
             as ``"sentence-transformers/all-MiniLM-L6-v2"``, or a hub id.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available (the CPU
+            with ``runtime="onnx"``). A malformed name, or CUDA where there is none, is a
+            :class:`~simcse.errors.ConfigError`.
         pooler: override the saved pooler (one of ``simcse.pooling.POOLERS``).
         max_length: override the saved maximum tokens per sentence.
         runtime: a key of :data:`simcse.runtime.RUNTIMES`: ``"torch"``, or ``"onnx"`` (ONNX
@@ -72,7 +75,6 @@ class SimCSE:
         dtype: a key of :data:`DTYPES`: ``"float32"``, or ``"bfloat16"`` / ``"float16"``: the
             weights are cast for the ``torch`` runtime (the fast path on GPUs); embeddings come
             back as float32.
-        backend: deprecated name of ``runtime``.
 
     ``model_name``, ``folder``, ``device``, ``runtime``, ``quantize`` and ``dtype`` stay readable
     as attributes (resume records of :mod:`simcse.stream_encode` note them).
@@ -87,23 +89,18 @@ class SimCSE:
         runtime: str = "torch",
         quantize: bool = False,
         dtype: str = "float32",
-        *,
-        backend: str | None = None,
     ) -> None:
-        if backend is not None:
-            warnings.warn("SimCSE(backend=...) is now SimCSE(runtime=...)", DeprecationWarning, stacklevel=2)
-            runtime = backend
         self.model_name = str(model_name_or_path)
         self.runtime, self.quantize, self.dtype = runtime, quantize, dtype
-        self.device = torch.device(device) if device is not None else default_device()
-        if runtime == "onnx" and device is None:
-            self.device = torch.device("cpu")
+        self.device = torch.device("cpu") if runtime == "onnx" and device is None else parse_device(device)
+        if dtype not in DTYPES or (dtype != "float32" and runtime != "torch"):
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)} (half precision with runtime 'torch'), "
+                              f"got {dtype!r}")
         folder = resolve_model(model_name_or_path)  # once: a hub id is looked up a single time
         self.folder: Path | None = folder
         self._fingerprint: str | None = None
+        self._weights_fingerprint: str | None = None
         self.encoder: Encoder = load_encoder(folder, pooler=pooler, max_length=max_length)
-        if dtype not in DTYPES or (dtype != "float32" and runtime != "torch"):
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)} (half precision with runtime 'torch'), got {dtype!r}")
         self.encoder.to(self.device, DTYPES[dtype]).eval()
         self._forward = make_forward(runtime, self.encoder, self.device, folder, quantize)
         self.index: Index | None = None
@@ -115,8 +112,9 @@ class SimCSE:
         self.model_name = "<in-memory>"
         self.runtime, self.quantize = "torch", False
         self.dtype = str(next(encoder.parameters()).dtype).removeprefix("torch.")
-        self.device = torch.device(device) if device is not None else encoder.device
-        self.encoder, self.index, self.folder, self._fingerprint = encoder, None, None, None
+        self.device = parse_device(device) if device is not None else encoder.device
+        self.encoder, self.index, self.folder = encoder, None, None
+        self._fingerprint = self._weights_fingerprint = None
         self._forward = make_forward("torch", encoder, self.device, None)
         return self
 
@@ -131,15 +129,25 @@ class SimCSE:
         return self.encoder.config.pooler
 
     @property
+    def weights_fingerprint(self) -> str:
+        """A short hash of the model itself: the model folder's files, weights whole (so weights
+        replaced by others of the same shapes count as different), configs and tokenizer
+        (:func:`simcse.model_io.weights_fingerprint`); for an in-memory encoder its tensors. Not
+        the settings of this run (pooler, max_length, dtype, runtime), so an index built in
+        float32 can be searched in bfloat16; index manifests record it. Computed once, on first
+        use (a pass over the weights)."""
+        if self._weights_fingerprint is None:
+            self._weights_fingerprint = (folder_fingerprint(self.folder, data=True) if self.folder is not None
+                                         else tensors_fingerprint(self.encoder))
+        return self._weights_fingerprint
+
+    @property
     def fingerprint(self) -> str:
-        """A short hash of what makes the vectors: the loaded tensors' values (so weights
-        replaced in the same folder by others of the same shapes count as different), the
-        model folder's configs (:func:`simcse.model_io.weights_fingerprint`) and the encoder
-        settings in force. Computed once, on first use (a pass over the weights)."""
+        """A short hash of what makes the vectors: :attr:`weights_fingerprint`, the weight dtype
+        and the encoder settings in force (pooler, max_length, head). Resume records compare it."""
         if self._fingerprint is None:
-            parts = [tensors_fingerprint(self.encoder), json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)]
-            if self.folder is not None:
-                parts.append(weights_fingerprint(self.folder))
+            config = json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)
+            parts = [self.weights_fingerprint, self.dtype, config]
             self._fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         return self._fingerprint
 
@@ -162,7 +170,7 @@ class SimCSE:
         if dropout and self.runtime != "torch":
             raise ConfigError(f"dropout=True needs runtime 'torch', got {self.runtime!r}")
         single = isinstance(sentences, str)
-        texts = [sentences] if single else _check_texts(sentences)
+        texts = _check_texts([sentences] if single else sentences)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if texts:
             feats = self.encoder.tokenize(texts, max_length=max_length)
@@ -172,9 +180,11 @@ class SimCSE:
             was_training = self.encoder.training
             self.encoder.train(dropout)
             pad_id = self.encoder.tokenizer.pad_token_id or 0
-            for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
-                out[rows] = self._forward(pad_batch(feats, rows, pad_id))
-            self.encoder.train(was_training)
+            try:
+                for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
+                    out[rows] = self._forward(pad_batch(feats, rows, pad_id))
+            finally:  # an interrupted or failed call leaves the mode as it found it
+                self.encoder.train(was_training)
         if normalize:
             out = normalize_rows(out)
         return out[0] if single else out
@@ -198,7 +208,8 @@ class SimCSE:
         """Append ``sentences`` to the index (built empty first if needed)."""
         texts = _check_texts(sentences)
         if self.index is None:
-            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.pooler)
+            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.pooler,
+                               fingerprint=self.weights_fingerprint)
         self.index.add(texts, self.encode(texts, batch_size=batch_size, normalize=True))
 
     def save_index(self, path: str | os.PathLike) -> None:
@@ -208,17 +219,21 @@ class SimCSE:
         self.index.save(path)
 
     def load_index(self, path: str | os.PathLike, **search_params: int) -> None:
-        """Open a saved index; refused if it was built with another model, dimension or pooler."""
-        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.pooler, **search_params)
+        """Open a saved index; refused if it was built with another model, dimension or pooler,
+        or with weights other than this model's (a retrained model saved in the same folder)."""
+        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.pooler,
+                                fingerprint=self.weights_fingerprint, **search_params)
 
-    def search(self, query: str, top_k: int = 5, threshold: float | None = DEFAULT_THRESHOLD) -> list[tuple[str, float]]:
+    def search(self, query: str, top_k: int = DEFAULT_TOP_K,
+               threshold: float | None = DEFAULT_THRESHOLD) -> list[tuple[str, float]]:
         """The ``top_k`` indexed sentences most similar to ``query`` with cosine >= ``threshold``
-        (``None``: no cut; the default is :data:`simcse.index.DEFAULT_THRESHOLD`)."""
+        (``None``: no cut; the defaults are :data:`simcse.index.DEFAULT_TOP_K` and
+        :data:`simcse.index.DEFAULT_THRESHOLD`)."""
         if not isinstance(query, str):
             raise TypeError(f"query must be str, got {type(query).__name__}; use search_batch for lists")
         return self.search_batch([query], top_k=top_k, threshold=threshold)[0]
 
-    def search_batch(self, queries: Sequence[str], top_k: int = 5,
+    def search_batch(self, queries: Sequence[str], top_k: int = DEFAULT_TOP_K,
                      threshold: float | None = DEFAULT_THRESHOLD) -> list[list[tuple[str, float]]]:
         """:meth:`search` for several queries at once, one result list per query."""
         if self.index is None:

@@ -6,6 +6,11 @@ a 5-token tokenizer that maps every word to [UNK] (cosine ~1 between any two sen
 weights that do not cover the architecture are silently initialised at random. Here every
 such fault, and every truncated or garbled file, is one :class:`~simcse.errors.FormatError`
 (or :class:`~simcse.errors.MissingFileError`) line that names the file.
+
+Only the errors a damaged file makes these libraries raise are turned into that line (parse
+and validation errors: :data:`CONFIG_ERRORS`, :data:`WEIGHTS_ERRORS`, :data:`TOKENIZER_ERRORS`);
+a package the files need but that is missing is a :class:`~simcse.errors.MissingDependencyError`,
+and anything else (a bug) keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from typing import Iterator
 import torch
 from safetensors import SafetensorError, safe_open
 
-from simcse.artefacts import corrupt_if_raises, json_type, read_json
-from simcse.errors import FormatError, MissingFileError
+from simcse.artefacts import corrupt_if_raises, json_type, one_line, read_json
+from simcse.errors import FormatError, MissingDependencyError, MissingFileError
 
 # Files that hold a tokenizer's vocabulary; tokenizer_config.json alone does not.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
@@ -33,6 +38,40 @@ MAX_ABS_WEIGHT = 1e6
 # The tokenizer must cover at least this share of the word-embedding rows: padded vocabularies
 # leave a few hundred rows unused, a foreign or fallback tokenizer covers far fewer.
 MIN_VOCAB_COVERAGE = 0.5
+# JSON files of a tokenizer that must hold an object (transformers reads them with .get()).
+TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def _hub_validation_errors() -> tuple[type[Exception], ...]:
+    """huggingface_hub's error for a config field of the wrong type (recent versions only)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:
+        return ()
+    return (StrictDataclassError,)
+
+
+# What a damaged or foreign file makes transformers raise (json errors are ValueErrors; OSError
+# is transformers' EnvironmentError), beside huggingface_hub's validation error for configs:
+CONFIG_ERRORS = (OSError, ValueError, KeyError, TypeError)  # reading config.json
+WEIGHTS_ERRORS = (*CONFIG_ERRORS, RuntimeError, SafetensorError)  # building the model: RuntimeError = size mismatch
+TOKENIZER_ERRORS = CONFIG_ERRORS  # and the bare Exception of the tokenizers library's parser
+
+
+@contextlib.contextmanager
+def loading(path: Path, what: str, errors: tuple[type[Exception], ...], bare: bool = False) -> Iterator[None]:
+    """Inside the block, ``errors`` (and with ``bare`` an exception of exactly the type
+    ``Exception``, as the tokenizers library raises) become ``FormatError("{path}: {what} (...)")``
+    and an ``ImportError`` becomes :class:`MissingDependencyError`; anything else passes."""
+    try:
+        yield
+    except ImportError as err:  # e.g. sentencepiece or protobuf for a tokenizer: not the file's fault
+        raise MissingDependencyError(f"{path}: loading it needs a package that is not installed "
+                                     f"({one_line(err)})") from None
+    except Exception as err:
+        if not isinstance(err, errors) and not (bare and type(err) is Exception):
+            raise
+        raise FormatError(f"{path}: {what} ({one_line(err)})") from None
 
 
 def _no_load_report(record: logging.LogRecord) -> bool:
@@ -96,7 +135,7 @@ def _read_config(folder: Path):
         value = raw.get(key)
         if value is not None and (type(value) is not int or value < 1):
             raise FormatError(f"{path}: {key!r} must be a positive integer, got {json_type(value)} {value!r:.40}")
-    with corrupt_if_raises(path, Exception, what="is not a usable model config"):  # any transformers error
+    with loading(path, "is not a usable model config", (*CONFIG_ERRORS, *_hub_validation_errors())):
         return AutoConfig.from_pretrained(folder)
 
 
@@ -113,7 +152,8 @@ def load_backbone(folder: Path):
     shards = sorted(folder.glob("*.safetensors")) if weights.suffix != ".bin" else []
     for path in shards:
         check_safetensors(path)
-    with quiet_transformers(), corrupt_if_raises(weights, Exception, what="does not load into the architecture of config.json"):
+    with quiet_transformers(), loading(weights, "does not load into the architecture of config.json",
+                                       (*WEIGHTS_ERRORS, *_hub_validation_errors())):
         backbone, info = AutoModel.from_pretrained(folder, config=config, output_loading_info=True)
     missing = set(info.get("missing_keys", ()))
     pooler = getattr(backbone, "pooler", None)
@@ -139,7 +179,10 @@ def load_tokenizer(folder: Path, embedding_rows: int):
     if not found:
         raise MissingFileError(f"{folder / TOKENIZER_FILES[0]}: missing, and no other tokenizer file "
                                f"({', '.join(TOKENIZER_FILES[1:])}); the model folder has no tokenizer")
-    with corrupt_if_raises(found[0], Exception, what="is not a usable tokenizer"):  # any tokenizers error
+    for path in (folder / name for name in TOKENIZER_JSON):
+        if path.is_file():
+            read_json(path)  # a JSON object, else a FormatError naming it (not transformers' AttributeError)
+    with loading(found[0], "is not a usable tokenizer", TOKENIZER_ERRORS, bare=True):
         tokenizer = AutoTokenizer.from_pretrained(folder)
     size = len(tokenizer)
     if size > embedding_rows or size < MIN_VOCAB_COVERAGE * embedding_rows:
@@ -148,4 +191,5 @@ def load_tokenizer(folder: Path, embedding_rows: int):
     return tokenizer
 
 
-__all__ = ["TOKENIZER_FILES", "check_finite", "check_safetensors", "load_backbone", "load_tokenizer", "weights_file"]
+__all__ = ["CONFIG_ERRORS", "TOKENIZER_ERRORS", "TOKENIZER_FILES", "TOKENIZER_JSON", "WEIGHTS_ERRORS", "check_finite",
+           "check_safetensors", "load_backbone", "load_tokenizer", "loading", "weights_file"]

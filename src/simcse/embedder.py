@@ -18,7 +18,10 @@ class Embedder(Protocol):
     model_name: how the model was named when loaded (a folder, an embedded id, a hub id).
     dim: the embedding width H.
     pooler: the pooler of its encoder (recorded in index manifests), or None if unknown.
-    fingerprint: a short hash of the weights (resume records refuse to mix two models).
+    fingerprint: a short hash of what makes the vectors, weights and settings (resume records
+        refuse to mix two models).
+    weights_fingerprint: a short hash of the weights alone (index manifests record it, so an
+        index is refused once its model folder holds other weights).
     """
 
     model_name: str
@@ -31,6 +34,9 @@ class Embedder(Protocol):
 
     @property
     def fingerprint(self) -> str: ...
+
+    @property
+    def weights_fingerprint(self) -> str: ...
 
     def encode(self, sentences: Sequence[str], batch_size: int = 64, normalize: bool = False,
                show_progress: bool | None = None) -> np.ndarray:

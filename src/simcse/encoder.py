@@ -140,3 +140,6 @@ def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int
             mask[r, : len(seq)] = 1
         out["attention_mask"] = mask
     return out
+
+
+__all__ = ["Encoder", "EncoderConfig", "MLPHead", "pad_batch"]

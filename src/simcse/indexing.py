@@ -7,32 +7,49 @@ atomically, and removes the work folder (``.<out>.build/`` or ``.<index>.add/``)
 
 Ids of a built index are the 0-based line numbers of the input, so a hit points back to its
 line; ``add`` gives the new lines the ids after the largest one used.
+
+``add`` also notes in its work folder the index's size when it began (``index-start.json``):
+a run that died after saving the index but before removing the work folder would otherwise
+add the same lines again when rerun. A rerun that finds the index grown by exactly the file's
+lines just removes the work folder; one that finds it changed otherwise refuses.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from dataclasses import dataclass
-from typing import Iterator
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
 from simcse import distributed as dist
+from simcse.artefacts import read_json
+from simcse.atomic import atomic_file
 from simcse.embedder import Embedder
-from simcse.errors import ConfigError
+from simcse.errors import ConfigError, FormatError
 from simcse.index.core import Index
-from simcse.index.faiss_backend import KIND_PARAMS
+from simcse.index.faiss_backend import KIND_PARAMS, PARAM_RANGE
 from simcse.index.registry import BACKENDS, backend_entry
 from simcse.index.store import VectorStore
 from simcse.settings import setting
-from simcse.stream_encode import TextFileJob, encode_shards, iter_shards, work_dir
-from simcse.textfile import iter_chunks
+from simcse.stream_encode import ResumeRecord, TextFileJob, encode_shards, iter_shards, work_dir
+from simcse.textfile import check_file, iter_chunks
+
+log = logging.getLogger(__name__)
 
 # Fields of IndexBuildConfig named for a backend parameter; HNSW's ``m`` is ``hnsw_m`` (a bare
 # ``--m`` would say nothing).
 PARAM_FIELDS = {"nlist": "nlist", "nprobe": "nprobe", "hnsw_m": "m", "ef_construction": "ef_construction",
                 "ef_search": "ef_search", "pq_m": "pq_m", "pq_bits": "pq_bits"}
+# What each backend parameter does, for --help (IndexBuildConfig here, SearchTuning in the CLI).
+PARAM_HELP = {"nlist": "IVF lists (0 = about 4*sqrt(N))", "nprobe": "IVF lists visited per query",
+              "m": "HNSW links per node", "ef_construction": "HNSW candidate list while building",
+              "ef_search": "HNSW candidate list per query", "pq_m": "IVF-PQ sub-quantizers; must divide the dimension",
+              "pq_bits": "IVF-PQ bits per code"}
+START_FILE = "index-start.json"  # in the work folder of ``add``: the index's count and next_id when it began
 
 
 def backend_defaults(param: str) -> str:
@@ -40,8 +57,10 @@ def backend_defaults(param: str) -> str:
     return "the backend's: " + ", ".join(f"{kind} {p[param]}" for kind, p in KIND_PARAMS.items() if param in p)
 
 
-def _param(help: str, param: str, low: int = 1) -> int | None:
-    return setting(None, help, min=low, shown_default=lambda: backend_defaults(param))
+def backend_param(param: str) -> Any:
+    """A settings field for backend parameter ``param``: ``None`` = each backend's own default,
+    the help and the smallest value taken from :data:`PARAM_HELP` and the backend's ranges."""
+    return setting(None, PARAM_HELP[param], min=PARAM_RANGE[param][0], shown_default=lambda: backend_defaults(param))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,13 +71,13 @@ class IndexBuildConfig(TextFileJob):
 
     out: Path = setting(help="index folder to write (replaced atomically)", metavar="FOLDER")
     backend: str = setting("exact", "search backend", choices=lambda: BACKENDS)
-    nlist: int | None = _param("IVF lists (0 = about 4*sqrt(N))", "nlist", low=0)
-    nprobe: int | None = _param("IVF lists visited per query", "nprobe")
-    hnsw_m: int | None = _param("HNSW links per node", "m")
-    ef_construction: int | None = _param("HNSW candidate list while building", "ef_construction")
-    ef_search: int | None = _param("HNSW candidate list per query", "ef_search")
-    pq_m: int | None = _param("IVF-PQ sub-quantizers; must divide the dimension", "pq_m")
-    pq_bits: int | None = _param("IVF-PQ bits per code", "pq_bits")
+    nlist: int | None = backend_param("nlist")
+    nprobe: int | None = backend_param("nprobe")
+    hnsw_m: int | None = backend_param("m")
+    ef_construction: int | None = backend_param("ef_construction")
+    ef_search: int | None = backend_param("ef_search")
+    pq_m: int | None = backend_param("pq_m")
+    pq_bits: int | None = backend_param("pq_bits")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,17 +114,55 @@ def build_index(model: Embedder, cfg: IndexBuildConfig, show_progress: bool = Tr
         store = VectorStore(model.dim)
         for k, (texts, vectors) in enumerate(_texts_and_vectors(cfg, work, lines, model.dim)):
             store.append(np.arange(k * cfg.chunk_lines, k * cfg.chunk_lines + len(texts)), texts, vectors)
-        index = Index.from_store(store, cfg.backend, model=model.model_name, pooler=model.pooler, **cfg.params())
+        index = Index.from_store(store, cfg.backend, model=model.model_name, pooler=model.pooler,
+                                 fingerprint=model.weights_fingerprint, **cfg.params())
         index.save(cfg.out)
         shutil.rmtree(work, ignore_errors=True)
     dist.barrier()
     return lines
 
 
+def _start(index: Index) -> dict[str, int]:
+    return {"count": len(index), "next_id": index.next_id}
+
+
+def _added_before(index: Index, model: Embedder, cfg: IndexAddConfig, work: Path) -> bool:
+    """Whether an interrupted run of this same ``add`` already saved its lines into ``index``
+    (it grew from the size noted in ``work`` by exactly the file's lines); refuses
+    (:class:`FormatError`) an index changed since in any other way, or another job's ``work``."""
+    path = work / START_FILE
+    if not path.is_file():
+        return False
+    start = read_json(path, why="the work folder of an interrupted `simcse index add` needs it")
+    if start == _start(index):
+        return False
+    ResumeRecord.of(model, cfg, normalize=True).check(work)  # the same file and model, else refused
+    lines = check_file(cfg.input)
+    if all(type(start.get(k)) is int for k in ("count", "next_id")):
+        if _start(index) == {"count": start["count"] + lines, "next_id": start["next_id"] + lines}:
+            return True
+    changes = ", ".join(f"{k} {start.get(k)!r} -> {v}" for k, v in _start(index).items())
+    raise FormatError(f"{path}: {cfg.index} changed since this interrupted add began ({changes}), other than by "
+                      f"its {lines} lines; delete {work} to start over")
+
+
 def add_file(index: Index, model: Embedder, cfg: IndexAddConfig, show_progress: bool = True) -> int:
     """Encode ``cfg.input`` with ``model`` (the index's own: check it first), add the lines to
-    ``index`` and save it to ``cfg.index``; returns the number of sentences added."""
+    ``index`` and save it to ``cfg.index``; returns the number of sentences added (0 when an
+    interrupted run had already saved them: see the module docstring)."""
     work = work_dir(cfg.index, "add")
+    done = _added_before(index, model, cfg, work)  # every process: the same files, the same verdict
+    dist.barrier()
+    if dist.rank() == 0:
+        if done:
+            log.warning("%s: an interrupted run already added the lines of %s; removing %s", cfg.index, cfg.input, work)
+            shutil.rmtree(work, ignore_errors=True)
+        elif not (work / START_FILE).is_file():
+            with atomic_file(work / START_FILE, "w") as fh:
+                json.dump(_start(index), fh)
+    if done:
+        dist.barrier()
+        return 0
     lines = encode_shards(model, cfg, work, normalize=True, show_progress=show_progress)
     if dist.rank() == 0:
         for texts, vectors in _texts_and_vectors(cfg, work, lines, model.dim):
@@ -116,4 +173,5 @@ def add_file(index: Index, model: Embedder, cfg: IndexAddConfig, show_progress: 
     return lines
 
 
-__all__ = ["IndexAddConfig", "IndexBuildConfig", "PARAM_FIELDS", "add_file", "backend_defaults", "build_index"]
+__all__ = ["IndexAddConfig", "IndexBuildConfig", "PARAM_FIELDS", "PARAM_HELP", "START_FILE", "add_file",
+           "backend_defaults", "backend_param", "build_index"]

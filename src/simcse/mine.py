@@ -71,13 +71,13 @@ class MineResult:
     negative_scores: list[float]
     positive_scores: list[float]
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, float | int | None]:
         neg, pos = np.asarray(self.negative_scores), np.asarray(self.positive_scores)
         return {"pairs": self.anchors, "pairs_with_negatives": self.anchors_with_negatives,
                 "pairs_dropped": self.anchors - self.anchors_with_negatives, "triplets": len(self.triplets),
                 "candidates": self.candidates,
-                "mean_positive_score": float(pos.mean()) if len(pos) else float("nan"),
-                "mean_negative_score": float(neg.mean()) if len(neg) else float("nan")}
+                "mean_positive_score": float(pos.mean()) if len(pos) else None,
+                "mean_negative_score": float(neg.mean()) if len(neg) else None}
 
 
 def _admissible(score: float, positive: float, opts: MineOptions) -> bool:

@@ -63,20 +63,26 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
 
 
-def weights_fingerprint(folder: str | os.PathLike) -> str:
+def weights_fingerprint(folder: str | os.PathLike, data: bool = False) -> str:
     """A short hash of the model's weights and settings: every safetensors file's header
     (tensor names, shapes, dtypes, offsets) and size, plus ``simcse_config.json``,
-    ``modules.json`` and the module configs. Cheap (no tensor data is read) and it changes
-    when the weights are replaced, so resume records can refuse to mix two models."""
+    ``modules.json``, the tokenizer files and the module configs. Cheap (no tensor data is
+    read) and it changes when the weights are replaced by others of another layout.
+
+    ``data=True`` hashes the weight files whole (``*.safetensors``, ``*.bin``: one pass over
+    them), so that weights replaced by others of the same shapes count as different too."""
     folder = Path(folder)
     digest = hashlib.sha256()
-    files = sorted(folder.rglob("*.safetensors")) + sorted(folder.glob("*.json")) + sorted(folder.glob("*/config.json"))
-    for path in files:
+    weights = sorted(folder.rglob("*.safetensors")) + (sorted(folder.rglob("*.bin")) if data else [])
+    for path in weights + sorted(folder.glob("*.json")) + sorted(folder.glob("*/config.json")):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         size = path.stat().st_size
         digest.update(str(size).encode() + b"\0")
         with open(path, "rb") as fh:
-            if path.suffix == ".safetensors":
+            if data and path in weights:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+            elif path.suffix == ".safetensors":
                 head = fh.read(8)
                 n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
                 digest.update(head + fh.read(min(n, size)))
@@ -286,3 +292,7 @@ def _head_from_backbone_pooler(encoder: Encoder, folder: Path, missing: set[str]
     ):
         raise FormatError(f"{weights_file(folder)}: pooler 'cls' needs pooler weights (pooler.dense), this checkpoint has none")
     encoder.head.linear.load_state_dict(dense.state_dict())
+
+
+__all__ = ["DEFAULT_PLAIN_MAX_LENGTH", "DENSE_WEIGHTS", "FORMAT_VERSION", "SIMCSE_CONFIG", "ST_MODULES",
+           "ST_POOLING_MODE", "load_encoder", "save_encoder", "tensors_fingerprint", "weights_fingerprint"]

@@ -33,8 +33,8 @@ def parse_device(name: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device {name!r} is not a device name such as cpu, cuda, cuda:1 ({err})") from None
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {name!r} is not a device name such as cpu, cuda, cuda:1") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r}: CUDA is not available here; use cpu")
     return device

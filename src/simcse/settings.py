@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -104,6 +105,8 @@ def check_fields(obj: Any) -> None:
         for v in values:
             if v is None:
                 continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{f.name} must be a finite number, got {v}")
             if valid is not None and v not in valid:
                 raise ConfigError(f"{f.name} {v!r} is not one of: {', '.join(valid)}")
             if bound is not None and v < bound:
@@ -174,7 +177,7 @@ def read_config_file(path: str | os.PathLike, cls: type, extra_keys: tuple[str, 
 # ---------------------------------------------------------------- argparse
 
 
-def _parser_for(spec: FieldType, name: str) -> Callable[[str], Any]:
+def _parser_for(spec: FieldType) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         if spec.nullable and text.lower() == NONE:
             return None
@@ -227,7 +230,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
         if spec.scalar is bool and not spec.nullable and not spec.many:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = _parser_for(spec, f.name)
+            kwargs["type"] = _parser_for(spec)
             if spec.scalar is bool:
                 kwargs.setdefault("metavar", "{true,false,none}")
             else:

@@ -160,7 +160,8 @@ def iter_shards(work: Path, lines: int, chunk_lines: int, dim: int) -> Iterator[
     for k in range(-(-lines // chunk_lines)):
         path = shard_path(work, k)
         if not path.is_file():
-            raise RuntimeError(f"{path}: missing after every process finished")
+            raise FormatError(f"{path}: missing after every process finished (deleted while the run went on?); "
+                              f"rerun the same command to encode it again, or delete {work} to start over")
         vectors = np.load(path, mmap_mode="r")
         rows = min(chunk_lines, lines - k * chunk_lines)
         if vectors.shape != (rows, dim) or vectors.dtype != np.float32:

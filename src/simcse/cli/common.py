@@ -13,13 +13,13 @@ from pathlib import Path
 
 from simcse.api import DTYPES, SimCSE
 from simcse.index import Index, Manifest
-from simcse.indexing import backend_defaults
+from simcse.indexing import backend_param
 from simcse.model_registry import DEFAULT_MODEL
 from simcse.pooling import POOLERS
-from simcse.runtime import RUNTIMES
+from simcse.runtime import RUNTIMES, parse_device
 from simcse.settings import add_flags, check_fields, setting
 
-# ModelOptions fields that say how a model runs, not which model (``simcse export`` skips them).
+# ModelOptions fields that say how a model runs, not which model (``simcse export`` skips all but quantize).
 RUN_FIELDS = ("device", "runtime", "quantize", "dtype")
 
 
@@ -38,22 +38,23 @@ class ModelOptions:
     max_length: int | None = setting(None, "maximum tokens per sentence", min=1, shown_default="the saved one")
     runtime: str = setting("torch", "how the model computes (onnx: ONNX Runtime on the CPU, exported once and "
                            "cached, same embeddings)", choices=lambda: RUNTIMES)
-    quantize: bool = setting(False, "with --runtime onnx: int8 dynamic quantization")
+    quantize: bool = setting(False, "int8 dynamic quantization of the MatMul weights (ONNX only: with "
+                             "--runtime onnx, or the file simcse export writes)")
     dtype: str = setting("float32", "weight dtype with --runtime torch (half precision: the fast path on GPUs)",
                          choices=lambda: DTYPES)
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.device is not None:
+            parse_device(self.device)  # a ConfigError before any model is loaded
 
 
 @dataclass(frozen=True)
 class SearchTuning:
     """Search-time parameters of an approximate index backend (``simcse search``, ``simcse serve``)."""
 
-    nprobe: int | None = setting(None, "IVF lists visited per query", min=1,
-                                 shown_default=lambda: backend_defaults("nprobe"))
-    ef_search: int | None = setting(None, "HNSW candidate list per query", min=1,
-                                    shown_default=lambda: backend_defaults("ef_search"))
+    nprobe: int | None = backend_param("nprobe")
+    ef_search: int | None = backend_param("ef_search")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -77,10 +78,12 @@ def load_model(opts: ModelOptions, default: str = DEFAULT_MODEL) -> SimCSE:
 
 def load_index_and_model(folder: Path, opts: ModelOptions, tuning: SearchTuning) -> tuple[Index, SimCSE]:
     """The index folder and its model: ``opts.model``, else the one its manifest names, with the
-    manifest's pooler unless ``opts`` overrides it; refused when the two do not match."""
+    manifest's pooler unless ``opts`` overrides it; refused when the two do not match, or when
+    the model's weights changed since the index was built."""
     manifest = Manifest.read(Path(folder))
     model = load_model(dataclasses.replace(opts, pooler=opts.pooler or manifest.pooler), default=manifest.model)
-    index = Index.load(folder, model=model.model_name, dim=model.dim, pooler=model.pooler, **tuning.params())
+    index = Index.load(folder, model=model.model_name, dim=model.dim, pooler=model.pooler,
+                       fingerprint=model.weights_fingerprint if manifest.fingerprint else None, **tuning.params())
     return index, model
 
 

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         encode = _TimedEncode(load_model(dataclasses.replace(opts, model=name)), cfg.batch_size)
         rows[name] = evaluate(encode, root, cfg.mode, tasks, geometry=geometry) if tasks or geometry else {}
-        rows[name].update(evaluate_user(encode, user, encode.with_dropout))
+        # Dropout views need the torch runtime; elsewhere health reports uniform/anisotropy without align.
+        rows[name].update(evaluate_user(encode, user, encode.with_dropout if opts.runtime == "torch" else None))
         timing[name] = {"encode_s": round(encode.seconds, 2), "sentences_encoded": encode.sentences,
                         "total_s": round(time.perf_counter() - start, 2)}
         print(f"{name}: encoded {encode.sentences} unique sentences in {encode.seconds:.1f} s, "

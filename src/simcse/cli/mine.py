@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simcse.cli.common import ModelOptions, add_model_flags, load_model
+from simcse.errors import ConfigError
 from simcse.index import BACKENDS
 from simcse.mine import MineOptions, mine_hard_negatives, write_triplets
 from simcse.settings import add_flags, check_fields, from_args, setting
 from simcse.textfile import check_file, iter_chunks
-from simcse.train.data import Schema, read_rows
+from simcse.train.readers import HARD_NEG, SENT0, SENT1, Schema, read_rows
+
+
+PAIR_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,16 @@ class MineFiles:
     pairs: Path = setting(help="(anchor, positive) pairs: .csv/.tsv with a header, or .jsonl")
     out: Path = setting(help="the triplets CSV to write (and <out>.json beside it)")
     corpus: Path | None = setting(None, "candidate texts, one per line (UTF-8)", shown_default="the pairs' positives")
-    anchor_column: str = setting("sent0", "column/key of the anchor")
-    positive_column: str = setting("sent1", "column/key of the positive")
-    negative_column: str = setting("hard_neg", "column name of the negative in the output")
+    anchor_column: str = setting(SENT0, "column/key of the anchor")
+    positive_column: str = setting(SENT1, "column/key of the positive")
+    negative_column: str = setting(HARD_NEG, "column name of the negative in the output")
     backend: str = setting("exact", "index backend for the candidate search", choices=lambda: BACKENDS)
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.pairs.suffix.lower() not in PAIR_SUFFIXES:
+            raise ConfigError(f"{self.pairs}: pairs are .csv, .tsv or .jsonl with the columns "
+                              f"{self.anchor_column!r} and {self.positive_column!r}")
 
 
 def add_parser(sub) -> None:

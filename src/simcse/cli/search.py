@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simcse.cli.common import ModelOptions, SearchTuning, add_model_flags, load_index_and_model
-from simcse.index import DEFAULT_THRESHOLD
+from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from simcse.settings import add_flags, check_fields, from_args, setting
 from simcse.text_checks import check_texts
 
@@ -18,7 +18,7 @@ class SearchConfig:
 
     index: Path = setting(help="index folder made by `simcse index build`", metavar="FOLDER")
     queries: tuple[str, ...] = setting(help="one or more query sentences", positional=True, metavar="QUERY")
-    top_k: int = setting(5, "results per query", min=1)
+    top_k: int = setting(DEFAULT_TOP_K, "results per query", min=1)
     threshold: float | None = setting(DEFAULT_THRESHOLD, "drop results with a lower cosine; none = no cut")
 
     def __post_init__(self) -> None:

@@ -133,16 +133,24 @@ def id_value(path: Path, lineno: int, value: Any, column: str) -> str:
     return value
 
 
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters (a JSON integer may have thousands of digits)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text)} characters)"
+
+
 def float_value(path: Path, lineno: int, value: Any, column: str) -> float:
     """A finite number (a JSON number or its text)."""
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        raise DataFormatError(path, lineno, f"{column!r} is out of range: {_short(value)}") from None
     except (TypeError, ValueError):
-        raise DataFormatError(path, lineno, f"{column!r} is not a number: {value!r}") from None
+        raise DataFormatError(path, lineno, f"{column!r} is not a number: {_short(value)}") from None
     if not math.isfinite(number):
-        raise DataFormatError(path, lineno, f"{column!r} is not finite: {value!r}")
+        raise DataFormatError(path, lineno, f"{column!r} is not finite: {_short(value)}")
     return number
 
 
@@ -151,6 +159,8 @@ def int_value(path: Path, lineno: int, value: Any, column: str, allowed: Sequenc
     optionally one of ``allowed``."""
     try:
         number: float | None = float(value.strip() if isinstance(value, str) else value)
+    except OverflowError:  # a JSON integer beyond float range
+        raise DataFormatError(path, lineno, f"{column!r} is out of range: {_short(value)}") from None
     except (TypeError, ValueError):
         number = None
     if number is not None and number.is_integer():
@@ -159,7 +169,7 @@ def int_value(path: Path, lineno: int, value: Any, column: str, allowed: Sequenc
         number = None
     if number is None or (allowed is not None and number not in allowed):
         want = f"one of {', '.join(map(str, allowed))}" if allowed is not None else "an integer"
-        raise DataFormatError(path, lineno, f"{column!r} must be {want}, got {value!r}")
+        raise DataFormatError(path, lineno, f"{column!r} must be {want}, got {_short(value)}")
     return number
 
 

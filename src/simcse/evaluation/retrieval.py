@@ -177,7 +177,9 @@ class RetrievalSpec:
         return [self.path / "corpus.jsonl", self.path / "queries.jsonl", self.path / "qrels" / f"{self.split}.tsv"]
 
     def read(self) -> RetrievalData:
-        """Check all three files (module docstring); nothing is encoded."""
+        """Check all three files (module docstring), and that the metrics can be computed
+        (pytrec_eval installed); nothing is encoded."""
+        import_pytrec_eval()  # a missing package fails here, not after the corpus is encoded
         corpus, queries_path, qrels_path = self.files()
         if not qrels_path.is_file() and (self.path / "qrels").is_dir():
             splits = sorted(p.stem for p in (self.path / "qrels").glob("*.tsv"))
@@ -232,13 +234,19 @@ _TREC_MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@1": "recall_1", "recall@10":
                   "recall@100": "recall_100", "map@100": "map_cut_100"}
 
 
-def ranking_metrics(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
-    """:data:`METRICS` x 100 by trec_eval (pytrec_eval), averaged over the queries of ``qrels``
-    (a query absent from ``run``, or with no hit, scores 0)."""
+def import_pytrec_eval():
+    """The optional ``pytrec_eval`` module, or :class:`MissingDependencyError` with the install line."""
     try:
         import pytrec_eval
     except ImportError as err:
         raise MissingDependencyError("retrieval metrics need pytrec_eval: pip install 'simcse[eval]'") from err
+    return pytrec_eval
+
+
+def ranking_metrics(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+    """:data:`METRICS` x 100 by trec_eval (pytrec_eval), averaged over the queries of ``qrels``
+    (a query absent from ``run``, or with no hit, scores 0)."""
+    pytrec_eval = import_pytrec_eval()
     qrels = {q: {d: int(s) for d, s in docs.items()} for q, docs in qrels.items()}
     run = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels and docs}
     per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.1,10,100", "map_cut.100"}).evaluate(run)
@@ -259,4 +267,5 @@ def evaluate_retrieval(encode: Encode, data: RetrievalData, backend: str = "exac
 
 
 __all__ = ["METRICS", "TOP_K", "RetrievalData", "RetrievalSpec", "build_corpus_index", "document_text",
-           "evaluate_retrieval", "ranking_metrics", "read_corpus_ids", "read_qrels", "read_queries", "search_run"]
+           "evaluate_retrieval", "import_pytrec_eval", "ranking_metrics", "read_corpus_ids", "read_qrels", "read_queries",
+           "search_run"]

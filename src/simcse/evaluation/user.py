@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 from simcse.errors import ConfigError
-from simcse.settings import check_fields, setting
 from simcse.evaluation.cache import Encode
 from simcse.evaluation.health import HealthSpec
 from simcse.evaluation.pairs import LabelledPairsSpec, ScoredPairsSpec
+from simcse.evaluation.records import SUFFIXES
 from simcse.evaluation.retrieval import RetrievalSpec
+from simcse.settings import check_fields, setting
 
 UserSpec = Union[ScoredPairsSpec, LabelledPairsSpec, RetrievalSpec, HealthSpec]
 USER_KINDS: dict[str, type] = {
@@ -58,8 +59,6 @@ def _named(item: str) -> tuple[str, Path]:
 
 
 def _formats() -> tuple[str, ...]:
-    from simcse.evaluation.records import SUFFIXES
-
     return tuple(dict.fromkeys(SUFFIXES.values()))
 
 
@@ -99,10 +98,6 @@ class UserEvaluators:
 
     def user_specs(self) -> list[UserSpec]:
         """One spec per item, in the order: scored pairs, labelled pairs, retrieval, health."""
-        from simcse.evaluation.health import HealthSpec
-        from simcse.evaluation.pairs import LabelledPairsSpec, ScoredPairsSpec
-        from simcse.evaluation.retrieval import RetrievalSpec
-
         columns = (self.eval_sentence1_column, self.eval_sentence2_column)
         return [
             *(ScoredPairsSpec(n, p, *columns, score=self.eval_score_column, format=self.eval_format)

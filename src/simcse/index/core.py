@@ -2,7 +2,8 @@
 
 Folder layout (all plain files, no pickles)::
 
-    manifest.json   model, dim, pooler, metric, count, backend + params, format version
+    manifest.json   model (and its weights' fingerprint), dim, pooler, metric, count, backend +
+                    params, format version
     vectors.npy     (N, dim) float32 unit rows, memory-mappable
     items.jsonl     {"id": int, "text": str} per row, same order as vectors.npy
     index.faiss     the FAISS index (FAISS backends only)
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from simcse.atomic import atomic_dir
-from simcse.errors import ConfigError, FormatError
+from simcse.errors import ConfigError, DataError, FormatError
 from simcse.index.manifest import FILE_NAME, Manifest, model_id
 from simcse.index.registry import Backend, backend_entry
 from simcse.index.store import VectorStore, non_unit_rows, normalize
@@ -30,6 +31,8 @@ from simcse.index.store import VectorStore, non_unit_rows, normalize
 # best. A cosine floor depends on the model (princeton-nlp's tool used 0.6 for its BERT models;
 # all-MiniLM-L6-v2 scores related captions near 0.5), so it is the caller's choice.
 DEFAULT_THRESHOLD: float | None = None
+# Results per query when the caller does not say (the original tool's default).
+DEFAULT_TOP_K = 5
 
 
 class Hit(NamedTuple):
@@ -47,25 +50,30 @@ class Index:
         dim: vector dimension.
         backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS).
         model, pooler: the encoder that makes the vectors, recorded in the manifest.
+        fingerprint: its weights' fingerprint (``SimCSE.weights_fingerprint``; "" = unknown),
+            recorded in the manifest and compared by :meth:`load`.
         **params: backend parameters, e.g. ``nlist``, ``nprobe``, ``m``, ``ef_search``, ``pq_m``.
     """
 
-    def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None, **params: Any) -> None:
+    def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None,
+                 fingerprint: str = "", **params: Any) -> None:
         self.store = VectorStore(dim)
         self.backend: Backend = backend_entry(backend).create(self.store, **params)
-        self.model, self.pooler, self.next_id = (model_id(model) if model else ""), pooler, 0
+        self.model, self.pooler, self.fingerprint = (model_id(model) if model else ""), pooler, fingerprint
+        self.next_id = 0
 
     @classmethod
     def from_store(cls, store: VectorStore, backend: str = "exact", *, model: str = "", pooler: str | None = None,
-                   **params: Any) -> "Index":
+                   fingerprint: str = "", **params: Any) -> "Index":
         """Wrap filled rows (e.g. memory-mapped shards) and build the backend over all of them at once."""
         bad = store.first_non_unit_row()
         if bad:
-            raise ValueError(f"row {bad[0]} is not a finite unit vector (norm {bad[1]:.4g}); cannot index it")
+            raise DataError(f"row {bad[0]} is not a finite unit vector (norm {bad[1]:.4g}); cannot index it "
+                            "(a model that gives NaN, e.g. a diverged float16 one?)")
         self = cls.__new__(cls)
         self.store, self.backend = store, backend_entry(backend).create(store, **params)
         self.backend.rebuild()
-        self.model, self.pooler = (model_id(model) if model else ""), pooler
+        self.model, self.pooler, self.fingerprint = (model_id(model) if model else ""), pooler, fingerprint
         self.next_id = int(store.ids.max()) + 1 if len(store) else 0
         return self
 
@@ -80,13 +88,14 @@ class Index:
         """Append texts with their embeddings (n, dim), normalized here; returns their ids (n,).
 
         Ids default to consecutive integers after the largest one used so far. Vectors must be
-        finite and non-zero.
+        finite and non-zero (else :class:`~simcse.errors.DataError`).
         """
         texts = list(texts)
         vectors = normalize(vectors)
         bad = non_unit_rows(vectors) if vectors.ndim == 2 else []
         if len(bad):  # NaN, inf or all zeros: it would match nothing or everything
-            raise ValueError(f"vector {int(bad[0])} is not finite or is zero; cannot index it")
+            raise DataError(f"vector {int(bad[0])} is not finite or is zero; cannot index it "
+                            "(a model that gives NaN, e.g. a diverged float16 one?)")
         if ids is None:
             ids = np.arange(self.next_id, self.next_id + len(texts), dtype=np.int64)
         ids = np.asarray(ids, dtype=np.int64)
@@ -113,7 +122,8 @@ class Index:
             raise ConfigError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
 
-    def search(self, queries: np.ndarray, top_k: int = 5, threshold: float | None = DEFAULT_THRESHOLD) -> list[list[Hit]]:
+    def search(self, queries: np.ndarray, top_k: int = DEFAULT_TOP_K,
+               threshold: float | None = DEFAULT_THRESHOLD) -> list[list[Hit]]:
         """queries (Q, dim) -> per query, up to ``top_k`` hits with score >= ``threshold`` (None: no
         cut), best first."""
         if threshold is None:
@@ -132,7 +142,7 @@ class Index:
 
     def manifest(self) -> Manifest:
         return Manifest(model=self.model, dim=self.dim, pooler=self.pooler, backend=self.backend.name,
-                        params=self.backend.params, count=len(self), next_id=self.next_id)
+                        params=self.backend.params, count=len(self), next_id=self.next_id, fingerprint=self.fingerprint)
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the index folder atomically (replacing any previous one only once complete)."""
@@ -143,8 +153,10 @@ class Index:
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, model: str | None = None, dim: int | None = None,
-             pooler: str | None = None, mmap: bool = True, **search_params: int) -> "Index":
-        """Open an index folder; ``model``/``dim``/``pooler``, when given, must match the manifest.
+             pooler: str | None = None, fingerprint: str | None = None, mmap: bool = True,
+             **search_params: int) -> "Index":
+        """Open an index folder; ``model``/``dim``/``pooler``/``fingerprint`` (the model's
+        ``weights_fingerprint``), when given, must match the manifest (:meth:`Manifest.check_compatible`).
 
         ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM);
         ``search_params`` (``nprobe``, ``ef_search``) override the saved ones. Every file is
@@ -152,7 +164,7 @@ class Index:
         """
         folder = Path(folder)
         manifest = Manifest.read(folder)
-        manifest.check_compatible(folder, model, dim, pooler)
+        manifest.check_compatible(folder, model, dim, pooler, fingerprint)
         entry = backend_entry(manifest.backend)
         self = cls.__new__(cls)
         self.store = VectorStore.load(folder, manifest.dim, mmap=mmap)
@@ -163,6 +175,10 @@ class Index:
                               f"{int(self.store.ids.max())} in items.jsonl")
         self.backend = entry.load(folder, self.store, manifest.params)
         self.model, self.pooler, self.next_id = manifest.model, manifest.pooler, manifest.next_id
+        self.fingerprint = manifest.fingerprint
         if search_params:
             self.set_search_params(**search_params)
         return self
+
+
+__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_TOP_K", "Hit", "Index"]

@@ -84,3 +84,6 @@ class ExactBackend:
     @classmethod
     def load(cls, folder: Path, store: VectorStore, params: dict[str, Any]) -> "ExactBackend":
         return cls(store)
+
+
+__all__ = ["ExactBackend", "top_k"]

@@ -30,6 +30,8 @@ KIND_PARAMS: dict[str, dict[str, int]] = {
     "hnsw": {"m": 32, "ef_construction": 200, "ef_search": 128},
     "ivf_pq": {"nlist": 0, "nprobe": 16, "pq_m": 16, "pq_bits": 8},
 }
+# Kinds with an inverted file: trained on the store when first filled, searched with nprobe.
+IVF_KINDS = frozenset({"ivf_flat", "ivf_pq"})
 SEARCH_PARAMS = ("nprobe", "ef_search")  # may be changed after building, e.g. at load
 # Valid ranges (inclusive). nlist=0 means "not chosen yet"; FAISS's PQ codebooks take at most 16 bits.
 PARAM_RANGE = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**31 - 1), "m": (2, 1024), "ef_construction": (1, 2**31 - 1),
@@ -76,7 +78,7 @@ class FaissBackend:
         self._params = check_params(kind, params, store.dim)
         self.faiss = import_faiss()
         self.name, self.store = kind, store
-        self.index = None if kind.startswith("ivf") else self._new_index()
+        self.index = None if kind in IVF_KINDS else self._new_index()
 
     @property
     def params(self) -> dict[str, Any]:
@@ -123,7 +125,7 @@ class FaissBackend:
 
     def rebuild(self) -> None:
         """Refill the index from the store; IVF keeps its training (trains first if needed)."""
-        if not self.name.startswith("ivf"):
+        if self.name not in IVF_KINDS:
             self.index = self._new_index()
         elif self.index is None:
             self._train()
@@ -153,7 +155,7 @@ class FaissBackend:
         """queries (Q, dim) unit rows -> (scores, ids), each (Q, k), padded with -inf / -1."""
         if self.index is None or self.index.ntotal == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-        if self.name.startswith("ivf"):
+        if self.name in IVF_KINDS:
             self.faiss.extract_index_ivf(self.index).nprobe = self._params["nprobe"]
         elif self.name == "hnsw":
             self.faiss.downcast_index(self.index.index).hnsw.efSearch = max(self._params["ef_search"], k)
@@ -180,3 +182,7 @@ class FaissBackend:
         elif len(store):
             raise MissingFileError(f"{path}: missing; the manifest names backend {kind!r}")
         return backend
+
+
+__all__ = ["FILE_NAME", "INSTALL_HINT", "IVF_KINDS", "KIND_PARAMS", "PARAM_RANGE", "SEARCH_PARAMS",
+           "TRAIN_POINTS_PER_LIST", "FaissBackend", "auto_nlist", "check_params", "import_faiss"]

@@ -29,7 +29,7 @@ def check_loaded(faiss, index, kind: str, params: dict[str, Any], store: VectorS
     inner_kind = {"flat": faiss.IndexFlat, "hnsw": faiss.IndexHNSWFlat}.get(kind, type(None))
     if not isinstance(index, outer) or not isinstance(inner, inner_kind):
         raise FormatError(f"{path}: a {type(index).__name__} ({type(inner).__name__}), not the manifest's {kind!r}")
-    if kind.startswith("ivf"):
+    if isinstance(index, faiss.IndexIVF):  # the IVF kinds' classes (checked just above): sizes fixed at training
         built = {"nlist": index.nlist, **({"pq_m": index.pq.M, "pq_bits": index.pq.nbits} if kind == "ivf_pq" else {})}
         if any(params[k] not in (v, 0) for k, v in built.items()):
             raise FormatError(f"{path}: built with {built}, manifest.json says {params}")
@@ -86,3 +86,6 @@ def _graph_in_bounds(faiss, hnsw, n: int) -> bool:
         and (n == 0 or (levels.min() >= 1 and levels.max() <= hnsw.max_level + 1))
         and (len(neighbors) == 0 or (neighbors.min() >= -1 and neighbors.max() < n))
     )
+
+
+__all__ = ["check_loaded"]

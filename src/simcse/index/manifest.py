@@ -35,6 +35,7 @@ class Manifest:
     params: dict[str, Any] = field(default_factory=dict)  # the backend's parameters
     count: int = 0  # rows
     next_id: int = 0  # the id the next added sentence gets
+    fingerprint: str = ""  # the model's weights_fingerprint when built; "" = unknown (older folders)
     metric: str = "inner_product"
     format_version: int = FORMAT_VERSION
 
@@ -70,8 +71,10 @@ class Manifest:
             raise FormatError(f"{path}: {err}") from None
         return self
 
-    def check_compatible(self, folder: Path, model: str | None, dim: int | None, pooler: str | None) -> None:
-        """Refuse an encoder other than the one that built the index (named in the message)."""
+    def check_compatible(self, folder: Path, model: str | None, dim: int | None, pooler: str | None,
+                         fingerprint: str | None = None) -> None:
+        """Refuse an encoder other than the one that built the index (named in the message), and
+        the same model with other weights (both fingerprints known and different)."""
         built = f"model {self.model!r} (dim {self.dim}, pooler {self.pooler})"
         asked = f"model {model!r} (dim {dim}, pooler {pooler})"
         problems = []
@@ -86,3 +89,9 @@ class Manifest:
                 f"{folder}: index was built with {built}; refusing to search it with {asked} "
                 f"(different {', '.join(problems)}). Use the index's model or rebuild the index."
             )
+        if fingerprint and self.fingerprint and fingerprint != self.fingerprint:
+            raise ConfigError(f"{folder}: the weights of {self.model} changed since this index was built "
+                              f"(fingerprint {self.fingerprint}, now {fingerprint}); rebuild it")
+
+
+__all__ = ["FILE_NAME", "FORMAT_VERSION", "Manifest", "model_id"]

@@ -63,3 +63,6 @@ def backend_entry(name: str) -> BackendEntry:
         return BACKENDS[name]
     except KeyError:
         raise ConfigError(f"unknown index backend {name!r}; valid: {', '.join(BACKENDS)}") from None
+
+
+__all__ = ["BACKENDS", "Backend", "BackendEntry", "backend_entry"]

@@ -252,3 +252,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+__all__ = ["CHUNK_ROWS", "FULL_CHECK_BYTES", "NORM_TOLERANCE", "VectorStore", "non_unit_rows", "normalize", "row_norms"]

@@ -35,13 +35,13 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 from simcse.embedder import Embedder
 from simcse.errors import DataError
-from simcse.index import DEFAULT_THRESHOLD, Index, normalize
+from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Index, normalize
 from simcse.serve.batching import EncodeBatcher
 from simcse.serve.config import ServeConfig
 from simcse.serve.guard import RequestGuard
 from simcse.serve.schemas import (
-    DEFAULT_TOP_K, EncodeRequest, EncodeResponse, HealthResponse, HitOut, IndexInfo, SearchDefaults, SearchRequest,
-    SearchResponse, SimilarityRequest, SimilarityResponse,
+    EncodeRequest, EncodeResponse, HealthResponse, HitOut, IndexInfo, SearchDefaults, SearchRequest, SearchResponse,
+    SimilarityRequest, SimilarityResponse,
 )
 from simcse.text_checks import check_texts
 
@@ -93,9 +93,22 @@ def checked(texts: list[str], field: str, config: ServeConfig) -> list[str]:
         raise HTTPException(422, str(err)) from None
 
 
-def create_app(model: Embedder, index: Index | None = None, config: ServeConfig = ServeConfig()) -> FastAPI:
-    """An app serving ``model`` and, for ``/search``, ``index``; run it with :func:`simcse.serve.server.run`."""
-    batcher = EncodeBatcher(model.encode, max_batch=max(64, config.max_texts))
+def health_info(model: Embedder, index: Index | None, config: ServeConfig) -> HealthResponse:
+    """What ``GET /health`` reports: the model, the index, the limits and the search defaults."""
+    info = None if index is None else IndexInfo(count=len(index), backend=index.backend.name,
+                                                params=index.backend.params)
+    return HealthResponse(
+        status="ok", model=model.model_name, dim=model.dim, pooler=model.pooler, index=info,
+        auth_required=config.api_key is not None,
+        limits={"max_texts": config.max_texts, "max_chars": config.max_chars, "max_top_k": config.max_top_k,
+                "max_body_bytes": config.body_limit},
+        search_defaults=SearchDefaults(top_k=DEFAULT_TOP_K, threshold=DEFAULT_THRESHOLD),
+    )
+
+
+def bare_app(config: ServeConfig, batcher: EncodeBatcher) -> FastAPI:
+    """The app without routes: the batcher closed at shutdown, the 422 handler, and the
+    middleware (Host allow-list outermost, then :class:`RequestGuard`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +120,13 @@ def create_app(model: Embedder, index: Index | None = None, config: ServeConfig 
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_middleware(RequestGuard, api_key=config.api_key, max_body_bytes=config.body_limit)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.hosts, www_redirect=False)  # outermost
+    return app
+
+
+def create_app(model: Embedder, index: Index | None = None, config: ServeConfig = ServeConfig()) -> FastAPI:
+    """An app serving ``model`` and, for ``/search``, ``index``; run it with :func:`simcse.serve.server.run`."""
+    batcher = EncodeBatcher(model.encode, max_batch=max(64, config.max_texts))
+    app = bare_app(config, batcher)
     lock = threading.Lock()  # guards the index
     page = demo_page()
     # Documents the header in /docs; RequestGuard checks it before the body is read.
@@ -118,14 +138,7 @@ def create_app(model: Embedder, index: Index | None = None, config: ServeConfig 
 
     @app.get("/health", response_model=HealthResponse)
     def health() -> HealthResponse:
-        info = None if index is None else IndexInfo(count=len(index), backend=index.backend.name, params=index.backend.params)
-        return HealthResponse(
-            status="ok", model=model.model_name, dim=model.dim, pooler=model.pooler, index=info,
-            auth_required=config.api_key is not None,
-            limits={"max_texts": config.max_texts, "max_chars": config.max_chars, "max_top_k": config.max_top_k,
-                    "max_body_bytes": config.body_limit},
-            search_defaults=SearchDefaults(top_k=DEFAULT_TOP_K, threshold=DEFAULT_THRESHOLD),
-        )
+        return health_info(model, index, config)
 
     @app.post("/encode", response_model=EncodeResponse, dependencies=guarded)
     def encode(req: EncodeRequest) -> EncodeResponse:
@@ -156,3 +169,6 @@ def create_app(model: Embedder, index: Index | None = None, config: ServeConfig 
                               took_ms=round(took, 2))
 
     return app
+
+
+__all__ = ["bare_app", "checked", "create_app", "demo_page", "excerpt", "health_info", "short", "validation_error"]

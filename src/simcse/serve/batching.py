@@ -8,6 +8,10 @@ and the model is only ever used from one thread.
 A failure stays with the caller that caused it: when a merged pass raises, each job is
 encoded again on its own, so only the job that fails alone gets the error and its neighbours
 get their rows (callers should still check texts first: a retry costs one pass per job).
+
+:meth:`EncodeBatcher.close` (the server shutting down) lets the batch in progress finish and
+fails every job still queued, and every later call, with a ``RuntimeError``: no caller is left
+waiting for a worker that has stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from concurrent.futures import Future
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+SHUTTING_DOWN = "the server is shutting down"
 
 
 class _Job(NamedTuple):
@@ -31,17 +37,36 @@ class EncodeBatcher:
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 64) -> None:
         self._encode, self.max_batch = encode, max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()  # orders encode()'s put against close()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="simcse-encode", daemon=True)
         self._thread.start()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Embeddings (len(texts), dim) as ``encode`` gives them; blocks until they are ready."""
+        """Embeddings (len(texts), dim) as ``encode`` gives them; blocks until they are ready.
+        ``RuntimeError`` once :meth:`close` was called."""
         job = _Job(list(texts), Future())
-        self._queue.put(job)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(SHUTTING_DOWN)
+            self._queue.put(job)
         return job.future.result()
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Stop the worker after the batch it is encoding; the jobs still queued fail at once."""
+        with self._lock:
+            self._closed = True
+            pending = []
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    pending.append(job)
+            self._queue.put(None)
+        for job in pending:
+            job.future.set_exception(RuntimeError(SHUTTING_DOWN))
         self._thread.join(timeout=10)
 
     def _take_batch(self, first: _Job) -> list[_Job]:
@@ -80,3 +105,6 @@ class EncodeBatcher:
             job.future.set_result(self._encode(job.texts))
         except Exception as err:
             job.future.set_exception(err)
+
+
+__all__ = ["SHUTTING_DOWN", "EncodeBatcher"]

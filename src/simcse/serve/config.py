@@ -15,6 +15,14 @@ BODY_OVERHEAD = 4096  # bytes of JSON around the texts: keys, brackets, top_k, t
 BYTES_PER_CHAR = 12  # the longest JSON spelling of one character: a surrogate pair "\ud83d\ude00"
 
 
+def is_unspecified(host: str) -> bool:
+    """True for the any-interface addresses ``0.0.0.0`` and ``::``."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -48,6 +56,10 @@ class ServeConfig:
         check_fields(self)
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(f"refusing to listen on non-loopback host {self.host!r} without --api-key")
+        if is_unspecified(self.host) and not self.allowed_hosts:  # clients never send Host: 0.0.0.0
+            raise ConfigError(f"--host {self.host} listens on every interface, but requests from other machines "
+                              "name this one by its host name or address, which the Host allow-list would refuse "
+                              "(400); pass --allowed-hosts with those names (or * behind a proxy that checks Host)")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigError("--api-key must be at least 8 characters")
         if self.port > 65535:
@@ -72,3 +84,7 @@ class ServeConfig:
         """The Host header names the server answers: loopback, the bind host, ``allowed_hosts``."""
         bind = f"[{self.host}]" if ":" in self.host else self.host
         return list(dict.fromkeys([*LOOPBACK_NAMES, bind.lower(), *(h.lower() for h in self.allowed_hosts)]))
+
+
+__all__ = ["BODY_OVERHEAD", "BYTES_PER_CHAR", "INSTALL_HINT", "LOOPBACK_NAMES", "ServeConfig", "is_loopback",
+           "is_unspecified"]

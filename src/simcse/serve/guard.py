@@ -74,3 +74,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _refuse(status: int, detail: str, scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
+__all__ = ["OPEN_METHODS", "RequestGuard"]

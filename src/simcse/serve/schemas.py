@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from simcse.index import DEFAULT_THRESHOLD
-
-DEFAULT_TOP_K = 5
+from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 
 
 class _Body(BaseModel):
@@ -77,3 +75,7 @@ class HealthResponse(BaseModel):
     auth_required: bool
     limits: dict[str, int] = Field(description="max_texts, max_chars, max_top_k, max_body_bytes")
     search_defaults: SearchDefaults = Field(description="what /search uses for a field the request leaves out")
+
+
+__all__ = ["EncodeRequest", "EncodeResponse", "HealthResponse", "HitOut", "IndexInfo", "SearchDefaults",
+           "SearchRequest", "SearchResponse", "SimilarityRequest", "SimilarityResponse"]

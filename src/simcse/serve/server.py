@@ -71,3 +71,6 @@ def server_config(app: Any, config: ServeConfig) -> uvicorn.Config:
 def run(app: Any, config: ServeConfig) -> None:
     """Serve ``app`` (from :func:`simcse.serve.app.create_app`) until interrupted."""
     uvicorn.Server(server_config(app, config)).run()
+
+
+__all__ = ["RECEIVING", "DeadlineH11Protocol", "run", "server_config"]

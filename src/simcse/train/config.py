@@ -14,12 +14,19 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from simcse.data_dir import DEFAULT_TEXT as DATA_DIR_DEFAULT
 from simcse.errors import ConfigError
 from simcse.evaluation.user import UserEvaluators
 from simcse.pooling import POOLERS
+from simcse.runtime import parse_device
+from simcse.train.readers import HARD_NEG, SENT0, SENT1
 from simcse.settings import add_flags, check_fields, given
 from simcse.settings import read_config_file as _read_settings_file
 from simcse.settings import setting as _f
+
+# Results that cannot select a model: lower is better (alignment, uniformity, anisotropy) or
+# they are not scores (the cosine thresholds of labelled pairs). Every other result key can.
+NOT_SELECTABLE = ("align", "uniform", "anisotropy", "f1_threshold", "accuracy_threshold")
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Compile = Literal["off", "default", "reduce-overhead", "max-autotune"]
@@ -35,12 +42,12 @@ class TrainConfig(UserEvaluators):
     train_file: str = _f("wiki1m_for_simcse.txt", "training data (.txt unsupervised; .csv/.tsv/.jsonl pairs or triplets); "
                          "a bare name is looked up in <data-dir>/training/ and downloaded if known")
     output_dir: str = _f("runs/simcse", "where the chosen model (model/), the resumable checkpoint/ and metrics.jsonl go")
-    data_dir: str | None = _f(None, "data folder (default: $SIMCSE_DATA_DIR or ~/.cache/simcse/data)")
+    data_dir: str | None = _f(None, "data folder", shown_default=DATA_DIR_DEFAULT)
     pooler: str | None = _f("cls", "how token states become the embedding; none = the model's saved pooler", choices=lambda: POOLERS)
     mlp_only_train: bool | None = _f(True, "with pooler cls: use the MLP head in training only (unsupervised recipe); none = saved")
     max_length: int = _f(32, "tokens per training sentence after truncation (the saved model keeps its own)", min=1)
-    sent0_column: str = _f("sent0", "column/key of the anchor sentence (.csv/.tsv/.jsonl)")
-    sent1_column: str | None = _f("sent1", "column/key of the positive; none = unsupervised on sent0")
+    sent0_column: str = _f(SENT0, "column/key of the anchor sentence (.csv/.tsv/.jsonl)")
+    sent1_column: str | None = _f(SENT1, "column/key of the positive; none = unsupervised on sent0")
     hard_neg_column: str | None = _f(None, "column/key of the hard negative; none = pairs only")
     skip_bad_rows: bool = _f(False, "skip and count bad rows instead of stopping at the first")
     max_train_samples: int = _f(0, "use only the first N rows (0 = all)", min=0)
@@ -50,11 +57,11 @@ class TrainConfig(UserEvaluators):
     length_groups: int = _f(0, "encode each step's sentences in N slices of similar length, each padded to its own longest "
                             "(same embeddings, less padding); 0 = auto: 4 on CPU, 1 on GPU", min=0)
     grad_cache_chunk: int = _f(0, "GradCache: encode at most N rows at once with a graph, so a batch far larger than memory fits (0 = off)", min=0)
-    learning_rate: float = _f(3e-5, "AdamW peak learning rate")
+    learning_rate: float = _f(3e-5, "AdamW peak learning rate", min=0)
     epochs: int = _f(1, "passes over the training data", min=1)
     max_steps: int = _f(0, "stop after this many steps (0 = epochs decide)", min=0)
     warmup_steps: int = _f(0, "linear warmup steps before the linear decay", min=0)
-    weight_decay: float = _f(0.0, "AdamW weight decay")
+    weight_decay: float = _f(0.0, "AdamW weight decay", min=0)
     max_grad_norm: float = _f(1.0, "gradient clipping norm (0 = off)", min=0)
     precision: Precision = _f("auto", "autocast precision; auto = fp16 on CUDA (as the paper), fp32 on CPU")
     compile: Compile = _f("off", "torch.compile the backbone (its modes; reduce-overhead = CUDA graphs, with "
@@ -76,25 +83,30 @@ class TrainConfig(UserEvaluators):
     mlm_weight: float = _f(0.1, "weight of the masked-LM loss", min=0)
     mlm_probability: float = _f(0.15, "fraction of tokens masked for the MLM loss")
     log_steps: int = _f(10, "steps between loss records in metrics.jsonl / TensorBoard", min=1)
-    device: str | None = _f(None, "cpu, cuda, cuda:1 (default: cuda when available)")
+    device: str | None = _f(None, "cpu, cuda, cuda:1...", shown_default="cuda when available")
     tensorboard: bool = _f(True, "also log to <output-dir>/tensorboard when tensorboard is installed")
     progress: bool = _f(True, "show a progress bar")
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.device is not None:
+            parse_device(self.device)  # a malformed name or missing CUDA: one line now, not after loading
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if not 0 <= self.mlm_probability < 1:
             raise ConfigError(f"mlm_probability must be in [0, 1), got {self.mlm_probability}")
         if self.pad_to_max_length and self.length_groups > 1:
             raise ConfigError("pad_to_max_length (static shapes) and length_groups > 1 (trimmed shapes) exclude each other")
+        if self.metric_for_best_model.rsplit("/", 1)[-1] in NOT_SELECTABLE:
+            raise ConfigError(f"metric_for_best_model {self.metric_for_best_model!r} cannot select a model (higher must "
+                              f"be better; not {', '.join(NOT_SELECTABLE)})")
         if self.grad_cache_chunk and self.do_mlm:
             raise ConfigError("grad_cache_chunk works with the contrastive loss alone (not with do_mlm)")
 
 
 _BERT = {"model": "bert-base-uncased", "pooler": "cls"}
 _UNSUP = {"train_file": "wiki1m_for_simcse.txt", "mlp_only_train": True, "batch_size": 64, "epochs": 1}
-_SUP = {"train_file": "nli_for_simcse.csv", "hard_neg_column": "hard_neg", "mlp_only_train": False,
+_SUP = {"train_file": "nli_for_simcse.csv", "hard_neg_column": HARD_NEG, "mlp_only_train": False,
         "batch_size": 512, "epochs": 3}
 
 # Table A.1 of the paper / the README's hyper-parameter table; max_length 32, temperature

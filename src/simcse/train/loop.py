@@ -27,13 +27,14 @@ from simcse.encoder import Encoder
 from simcse.errors import ConfigError
 from simcse.model_io import load_encoder, save_encoder
 from simcse.model_registry import resolve_model
+from simcse.runtime import parse_device
 from simcse.train.checkpoint import rng_states, save_checkpoint
 from simcse.train.config import TrainConfig
-from simcse.train.data import (Schema, TrainingSet, collate, epoch_batches, shard_rows, to_device, tokenize_file,
-                               total_steps, training_file)
+from simcse.train.data import TrainingSet, collate, epoch_batches, shard_rows, to_device, tokenize_file, total_steps
 from simcse.train.evaluators import build_evaluate
 from simcse.train.fast_dropout import use_fast_dropout
 from simcse.train.length_groups import auto_groups
+from simcse.train.readers import Schema, training_file
 from simcse.train.resume import run_record, start_or_resume
 from simcse.train.select import Progress, Selector
 from simcse.train.step import NonFiniteGuard, autocast_dtype, build_optimizer, optimizer_step, step_loss
@@ -59,8 +60,7 @@ def load_training_encoder(cfg: TrainConfig) -> Encoder:
     """The starting encoder. ``pooler='cls'`` always gets a fresh MLP head (SimCSE's
     ``cl_init``: normal(0, initializer_range), zero bias) on the raw [CLS] state."""
     if cfg.pooler != "cls":
-        enc = load_encoder(cfg.model, pooler=cfg.pooler, mlp_only_train=cfg.mlp_only_train)
-        return enc
+        return load_encoder(cfg.model, pooler=cfg.pooler, mlp_only_train=cfg.mlp_only_train)
     enc = load_encoder(cfg.model, pooler="cls_before_pooler")
     config = dataclasses.replace(enc.config, pooler="cls", mlp_only_train=bool(cfg.mlp_only_train))
     enc = Encoder(enc.backbone, enc.tokenizer, config)
@@ -125,7 +125,7 @@ def placement(cfg: TrainConfig) -> tuple[int, int, torch.device, torch.dtype | N
     rank, world = dist.rank(), dist.world_size()
     if cfg.batch_size % world:
         raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = parse_device(cfg.device)
     groups = 1 if cfg.pad_to_max_length else auto_groups(cfg.length_groups, device)
     return rank, world, device, autocast_dtype(cfg.precision, device), groups
 
@@ -207,8 +207,11 @@ def _save(folder: Path, model: nn.Module, optimizer, scheduler, scaler, progress
 
 
 def _finish(cfg: TrainConfig, encoder: Encoder, out: Path, progress: Progress, metrics: MetricsLog, rank: int) -> TrainResult:
-    """Keep the last weights when asked (or when nothing was evaluated); record the outcome."""
-    kept_last = cfg.keep_last or not cfg.eval_steps
+    """Keep the last weights when asked, when nothing was evaluated, or when no evaluation gave
+    a finite score (then nothing was saved yet); record the outcome."""
+    kept_last = cfg.keep_last or not cfg.eval_steps or progress.best_step is None
+    if progress.best_step is None and cfg.eval_steps and rank == 0:
+        log.warning("no evaluation of %s gave a finite score: keeping the last step", cfg.metric_for_best_model)
     if kept_last and rank == 0:
         save_encoder(encoder, out / "model")
     metric = cfg.metric_for_best_model if cfg.eval_steps else None
