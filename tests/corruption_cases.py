@@ -189,6 +189,21 @@ def index_builder(backend: str, **params: int) -> Callable[[Path], Path]:
     return build
 
 
+def documents_index(work: Path) -> Path:
+    """An index of 4 documents (the corpus dealt out in turn), cut into passages of 8 tokens."""
+    folder = work / "index_documents"
+    if not (folder / "manifest.json").is_file():
+        from simcse.api import SimCSE
+        from simcse.document_indexing import new_document_index, upsert_documents
+        from simcse.documents import Document
+
+        model = SimCSE(model_folder(work), device="cpu")
+        index = new_document_index(model, chunk_tokens=8)
+        upsert_documents(index, model, [Document(f"doc{i}", " . ".join(CORPUS[i::4]), {"n": i}) for i in range(4)])
+        index.save(folder)
+    return folder
+
+
 def _load_index(folder: Path):
     from simcse.index import Index
 
@@ -268,6 +283,7 @@ ARTEFACTS: dict[str, Artefact] = {
         f"index/{backend}": Artefact(index_builder(backend, **params), _load_index, _probe_index, _search_argv)
         for backend, params in [("exact", {}), ("flat", {}), ("hnsw", {"m": 8}), ("ivf_flat", {"nlist": 2})]
     },
+    "index/documents": Artefact(documents_index, _load_index, _probe_index, _search_argv),
 }
 
 
@@ -429,6 +445,40 @@ FAISS_CASES = [
     Case("index/ivf_flat", "manifest.json", "nlist differs from index.faiss", edit_json(params={"nlist": 3, "nprobe": 2})),
 ]
 
+def edit_document(lineno: int, **changes: Any) -> Damage:
+    """Change fields of the document on line ``lineno`` of documents.jsonl."""
+    return edit_line(lineno, lambda line: json.dumps({**json.loads(line), **changes}) + "\n")
+
+
+def _first_passage(line: str, change: Callable[[list[int]], list[int]]) -> str:
+    doc = json.loads(line)
+    return json.dumps({**doc, "passages": [change(doc["passages"][0]), *doc["passages"][1:]]}) + "\n"
+
+
+DOCUMENT_CASES = [
+    Case("index/documents", "documents.jsonl", "missing", delete),
+    Case("index/documents", "documents.jsonl", "empty", empty),
+    Case("index/documents", "documents.jsonl", "truncate", truncate),
+    Case("index/documents", "documents.jsonl", "not JSON", edit_line(2, lambda line: "not json\n")),
+    Case("index/documents", "documents.jsonl", "unknown field", edit_document(1, colour="red")),
+    Case("index/documents", "documents.jsonl", "duplicate document id", edit_document(2, id="doc0")),
+    Case("index/documents", "documents.jsonl", "span past the text", edit_line(1, lambda line: _first_passage(
+        line, lambda p: [p[0], p[1], 10_000]))),
+    Case("index/documents", "documents.jsonl", "unknown row id", edit_line(1, lambda line: _first_passage(
+        line, lambda p: [999_999, p[1], p[2]]))),
+    Case("index/documents", "documents.jsonl", "text edited", edit_line(1, lambda line: line.replace(" . ", " ; ", 1))),
+    Case("index/documents", "documents.jsonl", "NaN metadata",
+         edit_line(1, lambda line: line.replace('"n": 0', '"n": NaN'))),
+    Case("index/documents", "documents.jsonl", "lone surrogate", edit_document(1, metadata={"n": "\ud800"})),
+    Case("index/documents", "items.jsonl", "passage text edited", edit_line(1, lambda line: json.dumps(
+        {**json.loads(line), "text": "other words"}) + "\n")),
+    Case("index/documents", "manifest.json", "chunk settings removed",
+         edit_json(chunk_tokens=None, chunk_overlap=None)),
+    Case("index/documents", "manifest.json", "overlap as big as a passage", edit_json(chunk_overlap=8)),
+    Case("index/exact", "documents.jsonl", "added to an index of sentences", write('{"id": "a"}\n')),
+]
+
+
 def _optimizer_wrong_shape(tensors: dict) -> dict:
     name = next(n for n in sorted(tensors) if n.endswith(".exp_avg"))
     return {**tensors, name: tensors[name].new_zeros(3, 3)}
@@ -453,4 +503,4 @@ CHECKPOINT_CASES = [
     Case("checkpoint", "checkpoint/rng.safetensors", "no state for this process", edit_tensors(lambda ts: {"rank1.cpu": ts["rank0.cpu"]})),
 ]
 
-CASES: list[Case] = [*MODEL_CASES, *_index_cases("index/exact"), *FAISS_CASES, *CHECKPOINT_CASES]
+CASES: list[Case] = [*MODEL_CASES, *_index_cases("index/exact"), *FAISS_CASES, *DOCUMENT_CASES, *CHECKPOINT_CASES]

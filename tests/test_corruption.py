@@ -25,7 +25,7 @@ def sound(tmp_path_factory):
 
     def get(name: str) -> tuple[Path, np.ndarray]:
         if name not in built:
-            if name.startswith("index/") and name != "index/exact":
+            if name.startswith("index/") and name not in ("index/exact", "index/documents"):
                 pytest.importorskip("faiss", reason="pip install faiss-cpu")
             artefact = ARTEFACTS[name]
             folder = artefact.build(work)
@@ -63,3 +63,4 @@ def test_every_file_kind_is_covered():
     assert {("model", f) for f in model} <= files
     assert {("index/exact", f) for f in ("manifest.json", "vectors.npy", "items.jsonl")} <= files
     assert {(f"index/{b}", "index.faiss") for b in ("flat", "hnsw", "ivf_flat")} <= files
+    assert {("index/documents", f) for f in ("documents.jsonl", "items.jsonl", "manifest.json")} <= files

@@ -45,7 +45,8 @@ def test_health_docs_and_page(client, model):
     assert health["auth_required"] is False and health["limits"]["max_top_k"] == 5
     assert health["search_defaults"] == {"top_k": DEFAULT_TOP_K, "threshold": DEFAULT_THRESHOLD}  # one definition
     assert client.get("/docs").status_code == 200
-    assert set(client.get("/openapi.json").json()["paths"]) == {"/health", "/encode", "/similarity", "/search"}
+    assert set(client.get("/openapi.json").json()["paths"]) == {"/health", "/encode", "/similarity", "/search",
+                                                               "/documents", "/documents/{doc_id}"}
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"] and 'id="query"' in page.text
 

@@ -129,6 +129,16 @@ class SimCSE:
         return self.encoder.config.pooler
 
     @property
+    def tokenizer(self):
+        """The Hugging Face fast tokenizer the model encodes with."""
+        return self.encoder.tokenizer
+
+    @property
+    def max_length(self) -> int:
+        """The most tokens per text :meth:`encode` takes (special tokens included); longer texts are truncated."""
+        return self.encoder.config.max_length
+
+    @property
     def weights_fingerprint(self) -> str:
         """A short hash of the model itself: the model folder's files, weights whole (so weights
         replaced by others of the same shapes count as different), configs and tokenizer

@@ -44,4 +44,20 @@ class Embedder(Protocol):
         ...
 
 
-__all__ = ["Embedder"]
+@runtime_checkable
+class TokenizingEmbedder(Embedder, Protocol):
+    """An :class:`Embedder` that also shows its tokenizer, so documents can be cut into
+    passages it takes whole (:mod:`simcse.chunking`).
+
+    tokenizer: the Hugging Face fast tokenizer the model encodes with (offset mapping).
+    max_length: the most tokens per text it encodes (longer ones are truncated).
+    """
+
+    @property
+    def tokenizer(self): ...
+
+    @property
+    def max_length(self) -> int: ...
+
+
+__all__ = ["Embedder", "TokenizingEmbedder"]

@@ -21,13 +21,15 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from simcse import distributed as dist
 from simcse.artefacts import read_json
 from simcse.atomic import atomic_file
+from simcse.chunking import DEFAULT_CHUNK_OVERLAP
+from simcse.documents import document_format
 from simcse.embedder import Embedder
 from simcse.errors import ConfigError, FormatError
 from simcse.index.core import Index
@@ -67,9 +69,18 @@ def backend_param(param: str) -> Any:
 class IndexBuildConfig(TextFileJob):
     """``simcse index build``: one field per flag (the model's flags are ``simcse.cli.common.ModelOptions``).
 
-    The backend parameters left ``None`` take the backend's own defaults."""
+    ``input`` is a file of sentences, or documents (:mod:`simcse.documents`: a ``.jsonl`` file
+    or a folder), which are cut into passages (:mod:`simcse.document_indexing`). The backend
+    parameters left ``None`` take the backend's own defaults."""
 
+    folder_input: ClassVar[bool] = True
+    input: Path = setting(help="UTF-8 text file of sentences, one per line (no blank lines); or documents: a .jsonl "
+                          "file (id, text, metadata fields) or a folder of .txt/.md files", metavar="PATH")
     out: Path = setting(help="index folder to write (replaced atomically)", metavar="FOLDER")
+    chunk_tokens: int | None = setting(None, "documents: the most tokens per passage, special tokens included",
+                                       min=2, shown_default="the model's max length")
+    chunk_overlap: int | None = setting(None, "documents: tokens shared by consecutive passages", min=0,
+                                        shown_default=str(DEFAULT_CHUNK_OVERLAP))
     backend: str = setting("exact", "search backend", choices=lambda: BACKENDS)
     nlist: int | None = backend_param("nlist")
     nprobe: int | None = backend_param("nprobe")
@@ -87,6 +98,14 @@ class IndexBuildConfig(TextFileJob):
         if foreign:  # before the encoding, not after it
             shown = ", ".join(f"--{n.replace('_', '-')}" for n, p in PARAM_FIELDS.items() if p in takes) or "no parameters"
             raise ConfigError(f"backend {self.backend!r} takes {shown}; got {', '.join(foreign)}")
+        if not self.documents and (self.chunk_tokens is not None or self.chunk_overlap is not None):
+            raise ConfigError(f"--chunk-tokens and --chunk-overlap cut documents (a .jsonl file or a folder); "
+                              f"{self.input} is a file of sentences, one per line")
+
+    @property
+    def documents(self) -> bool:
+        """Whether ``input`` holds documents (a ``.jsonl`` file or a folder), not sentences."""
+        return document_format(self.input) != "lines"
 
     def params(self) -> dict[str, int]:
         """The backend parameters given, by the backend's names."""
@@ -150,6 +169,8 @@ def add_file(index: Index, model: Embedder, cfg: IndexAddConfig, show_progress: 
     """Encode ``cfg.input`` with ``model`` (the index's own: check it first), add the lines to
     ``index`` and save it to ``cfg.index``; returns the number of sentences added (0 when an
     interrupted run had already saved them: see the module docstring)."""
+    if index.documents is not None:  # before any encoding
+        raise ConfigError(f"{cfg.index} holds documents; add or replace them with `simcse index upsert`")
     work = work_dir(cfg.index, "add")
     done = _added_before(index, model, cfg, work)  # every process: the same files, the same verdict
     dist.barrier()

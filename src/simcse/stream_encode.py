@@ -24,7 +24,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -49,9 +49,12 @@ class TextFileJob:
     batch_size: int = setting(64, "sentences per forward pass", min=1)
     chunk_lines: int = setting(10_000, "lines per shard: the unit of resuming and of work per process", min=1)
 
+    folder_input: ClassVar[bool] = False  # whether ``input`` may also be a folder (of documents)
+
     def __post_init__(self) -> None:
         check_fields(self)
-        if not Path(self.input).is_file():  # before a model is loaded for it
+        found = Path(self.input).is_file() or (self.folder_input and Path(self.input).is_dir())
+        if not found:  # before a model is loaded for it
             raise MissingFileError(f"{self.input}: no such file")
 
 

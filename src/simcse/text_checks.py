@@ -10,8 +10,9 @@ itself: a caller may have sent megabytes, and the message is one line.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 from simcse.errors import DataError
 
@@ -57,4 +58,29 @@ def check_texts(
     return [check_text(text, f"{where}[{i}]", max_chars) for i, text in enumerate(texts)]
 
 
-__all__ = ["check_text", "check_texts"]
+def check_metadata(value: Any, where: str) -> Any:
+    """Return ``value`` if it is JSON that round-trips: objects with string keys, lists,
+    strings without lone surrogates, finite numbers, booleans and null; else a
+    :class:`DataError` naming ``where`` and the field (``where: field 'a.b': ...``)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        field = f"{where}: field {path.lstrip('.')!r}" if path else where
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str) or _SURROGATE.search(key):
+                    raise DataError(f"{field}: keys must be well-formed strings")
+                stack.append((f"{path}.{key}", inner))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+        elif isinstance(item, str):
+            if (bad := _SURROGATE.search(item)) is not None:
+                raise DataError(f"{field}: ill-formed Unicode (lone surrogate U+{ord(bad.group()):04X})")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise DataError(f"{field}: {item} is not a JSON number")
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            raise DataError(f"{field}: {type(item).__name__} is not a JSON value")
+    return value
+
+
+__all__ = ["check_metadata", "check_text", "check_texts"]

@@ -23,7 +23,8 @@ API_KEY_ENV = "SIMCSE_API_KEY"  # the API key when --api-key is not given (keeps
 class ServeIndex:
     """The index ``simcse serve`` answers ``/search`` from, if any."""
 
-    index: Path | None = setting(None, "index folder for /search (its manifest names the model)", metavar="FOLDER")
+    index: Path | None = setting(None, "index folder for /search (its manifest names the model); an index of "
+                                 "documents is rewritten after each change through /documents", metavar="FOLDER")
 
 
 def add_parser(sub) -> None:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         index, model = load_index_and_model(folder, opts, from_args(SearchTuning, args))
     else:
         index, model = None, load_model(opts)
-    serve(create_app(model, index, config), config)
+    serve(create_app(model, index, config, folder=folder), config)
     return 0
 
 

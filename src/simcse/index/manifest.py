@@ -36,11 +36,18 @@ class Manifest:
     count: int = 0  # rows
     next_id: int = 0  # the id the next added sentence gets
     fingerprint: str = ""  # the model's weights_fingerprint when built; "" = unknown (older folders)
+    chunk_tokens: int | None = None  # an index of documents: tokens per passage (None: sentences)
+    chunk_overlap: int | None = None  # an index of documents: tokens shared by consecutive passages
     metric: str = "inner_product"
     format_version: int = FORMAT_VERSION
 
     def write(self, folder: Path) -> None:
-        (folder / FILE_NAME).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", encoding="utf-8")
+        """Write ``manifest.json``; an index of sentences leaves out the chunk fields, so its
+        manifest is the one every earlier simcse wrote and reads."""
+        data = dataclasses.asdict(self)
+        if self.chunk_tokens is None:
+            data = {k: v for k, v in data.items() if k not in ("chunk_tokens", "chunk_overlap")}
+        (folder / FILE_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def read(cls, folder: Path) -> "Manifest":
@@ -61,6 +68,10 @@ class Manifest:
         if self.dim < 1 or self.count < 0 or not 0 <= self.next_id <= INT64_MAX:
             raise FormatError(f"{path}: dim must be >= 1, count >= 0 and next_id in [0, 2**63-1]; "
                               f"got {self.dim}, {self.count}, {self.next_id}")
+        if (self.chunk_tokens is None) != (self.chunk_overlap is None) or (self.chunk_tokens is not None and not (
+                self.chunk_tokens >= 1 and 0 <= self.chunk_overlap < self.chunk_tokens)):
+            raise FormatError(f"{path}: chunk_tokens and chunk_overlap must both be null (sentences) or integers "
+                              f"with 0 <= chunk_overlap < chunk_tokens; got {self.chunk_tokens}, {self.chunk_overlap}")
         if self.metric != "inner_product":
             raise FormatError(f"{path}: field 'metric' is {self.metric!r}; only 'inner_product' is supported")
         try:

@@ -45,6 +45,14 @@ def non_unit_rows(block: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~(np.abs(row_norms(block) - 1) <= NORM_TOLERANCE))
 
 
+def ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranges ``[starts[i], starts[i] + counts[i])`` laid end to end: ``(offsets, within)``,
+    each (sum(counts),), ``within`` the place of each offset in its range."""
+    counts = np.asarray(counts, dtype=np.int64)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(np.asarray(starts, dtype=np.int64), counts) + within, within
+
+
 class VectorStore:
     """Row-aligned ``ids`` (N,) int64, ``texts`` (N) and unit ``vectors`` (N, dim) float32."""
 
@@ -254,4 +262,5 @@ def _encodable(text: str) -> bool:
     return True
 
 
-__all__ = ["CHUNK_ROWS", "FULL_CHECK_BYTES", "NORM_TOLERANCE", "VectorStore", "non_unit_rows", "normalize", "row_norms"]
+__all__ = ["CHUNK_ROWS", "FULL_CHECK_BYTES", "NORM_TOLERANCE", "VectorStore", "non_unit_rows", "normalize", "ragged",
+           "row_norms"]

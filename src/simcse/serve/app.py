@@ -1,4 +1,5 @@
-"""The FastAPI app: ``POST /encode``, ``/similarity``, ``/search``; ``GET /health``, ``/`` (demo), ``/docs``.
+"""The FastAPI app: ``POST /encode``, ``/similarity``, ``/search``; ``GET /health``, ``/`` (demo), ``/docs``;
+for an index of documents ``POST /documents`` and ``DELETE /documents/{id}`` (:mod:`simcse.serve.documents`).
 
 Endpoints are plain ``def`` functions, so FastAPI runs them in its threadpool and the event
 loop stays responsive while a request encodes. Encoding goes through one
@@ -16,10 +17,12 @@ keeps a failing job's error to that job.
 from __future__ import annotations
 
 import contextlib
+import os
 import reprlib
 import threading
 import time
 from importlib import resources
+from pathlib import Path
 from typing import AsyncIterator
 
 try:
@@ -38,6 +41,7 @@ from simcse.errors import DataError
 from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Index, normalize
 from simcse.serve.batching import EncodeBatcher
 from simcse.serve.config import ServeConfig
+from simcse.serve.documents import add_document_routes, search_documents
 from simcse.serve.guard import RequestGuard
 from simcse.serve.schemas import (
     EncodeRequest, EncodeResponse, HealthResponse, HitOut, IndexInfo, SearchDefaults, SearchRequest, SearchResponse,
@@ -93,10 +97,20 @@ def checked(texts: list[str], field: str, config: ServeConfig) -> list[str]:
         raise HTTPException(422, str(err)) from None
 
 
+def check_search(req: SearchRequest, config: ServeConfig) -> None:
+    """The limits of ``/search`` that depend on the server's settings (422 naming the field)."""
+    for name in ("top_k", "top_m"):
+        if getattr(req, name) > config.max_top_k:
+            raise HTTPException(422, f"{name}: {excerpt(getattr(req, name))}, at most {config.max_top_k}")
+    if req.where and not req.group_by_document:
+        raise HTTPException(422, "where: filters documents; set group_by_document")
+
+
 def health_info(model: Embedder, index: Index | None, config: ServeConfig) -> HealthResponse:
     """What ``GET /health`` reports: the model, the index, the limits and the search defaults."""
     info = None if index is None else IndexInfo(count=len(index), backend=index.backend.name,
-                                                params=index.backend.params)
+                                                params=index.backend.params,
+                                                documents=None if index.documents is None else len(index.documents))
     return HealthResponse(
         status="ok", model=model.model_name, dim=model.dim, pooler=model.pooler, index=info,
         auth_required=config.api_key is not None,
@@ -123,8 +137,12 @@ def bare_app(config: ServeConfig, batcher: EncodeBatcher) -> FastAPI:
     return app
 
 
-def create_app(model: Embedder, index: Index | None = None, config: ServeConfig = ServeConfig()) -> FastAPI:
-    """An app serving ``model`` and, for ``/search``, ``index``; run it with :func:`simcse.serve.server.run`."""
+def create_app(model: Embedder, index: Index | None = None, config: ServeConfig = ServeConfig(),
+               folder: str | os.PathLike | None = None) -> FastAPI:
+    """An app serving ``model`` and, for ``/search``, ``index``; run it with :func:`simcse.serve.server.run`.
+
+    ``folder``: where the index lives, rewritten (atomically) after each change through
+    ``/documents``; None keeps changes in memory."""
     batcher = EncodeBatcher(model.encode, max_batch=max(64, config.max_texts))
     app = bare_app(config, batcher)
     lock = threading.Lock()  # guards the index
@@ -158,17 +176,21 @@ def create_app(model: Embedder, index: Index | None = None, config: ServeConfig 
         if index is None:
             raise HTTPException(400, "no index loaded: start the server with --index FOLDER")
         queries = checked(req.queries, "queries", config)
-        if req.top_k > config.max_top_k:
-            raise HTTPException(422, f"top_k: {excerpt(req.top_k)}, at most {config.max_top_k}")
+        check_search(req, config)
         start = time.perf_counter()
         emb = batcher.encode(queries)
         with lock:
-            hits = index.search(emb, top_k=req.top_k, threshold=req.threshold)
+            if req.group_by_document:
+                results, documents = None, search_documents(index, emb, req)
+            else:
+                hits = index.search(emb, top_k=req.top_k, threshold=req.threshold)
+                results, documents = [[HitOut(id=h.id, text=h.text, score=h.score) for h in row] for row in hits], None
         took = (time.perf_counter() - start) * 1000
-        return SearchResponse(results=[[HitOut(id=h.id, text=h.text, score=h.score) for h in row] for row in hits],
-                              took_ms=round(took, 2))
+        return SearchResponse(results=results, documents=documents, took_ms=round(took, 2))
 
+    add_document_routes(app, model, index, config, batcher, lock, None if folder is None else Path(folder), guarded)
     return app
 
 
-__all__ = ["bare_app", "checked", "create_app", "demo_page", "excerpt", "health_info", "short", "validation_error"]
+__all__ = ["bare_app", "check_search", "checked", "create_app", "demo_page", "excerpt", "health_info", "short",
+           "validation_error"]

@@ -42,7 +42,9 @@ class ServeConfig:
     api_key: str | None = setting(None, "require this value (8+ characters) in the X-API-Key header of every POST")
     max_texts: int = setting(64, "texts (or queries, or keys) per request", min=1)
     max_chars: int = setting(2000, "characters per text", min=1)
-    max_top_k: int = setting(100, "largest top_k for /search", min=1)
+    max_top_k: int = setting(100, "largest top_k (and top_m) for /search", min=1)
+    max_document_chars: int = setting(100_000, "characters per document in POST /documents (its body stays "
+                                      "within --max-body-bytes)", min=1)
     max_body_bytes: int | None = setting(None, "largest request body, refused with 413 before it is read whole; "
                                          "none = the largest body a request within the text limits can need", min=1)
     allowed_hosts: tuple[str, ...] = setting((), "Host header names accepted besides localhost, 127.0.0.1, [::1] and "

@@ -8,9 +8,14 @@ request, characters per text, top_k) and the checks on each text are the app's.
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from simcse.index import DEFAULT_AGGREGATE, DEFAULT_THRESHOLD, DEFAULT_TOP_K, DEFAULT_TOP_M
+
+# A metadata value a filter can ask for: a JSON scalar (numbers finite).
+FilterValue = StrictStr | StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)] | StrictBool | None
 
 
 class _Body(BaseModel):
@@ -41,7 +46,14 @@ class SearchRequest(_Body):
     queries: list[StrictStr] = Field(min_length=1, description="one result list per query")
     top_k: StrictInt = Field(DEFAULT_TOP_K, ge=1, description="results per query (at most the server's max_top_k)")
     threshold: StrictFloat | None = Field(DEFAULT_THRESHOLD, ge=-1.0, le=1.0, allow_inf_nan=False,
-                                          description="drop hits with a lower cosine; null = no cut")
+                                          description="drop hits (passages) with a lower cosine; null = no cut")
+    group_by_document: StrictBool = Field(False, description="return documents (each once, with its best passages) "
+                                          "in `documents` instead of hits in `results`")
+    aggregate: StrictStr = Field(DEFAULT_AGGREGATE, description="a document's score: its best passage's (max) or the "
+                                 "sum of its top_m best (sum)")
+    top_m: StrictInt = Field(DEFAULT_TOP_M, ge=1, description="passages per document: summed by sum, returned")
+    where: dict[StrictStr, FilterValue] | None = Field(None, description="keep the documents whose metadata has "
+                                                       "these field values (all of them); needs group_by_document")
 
 
 class HitOut(BaseModel):
@@ -50,15 +62,65 @@ class HitOut(BaseModel):
     score: float
 
 
+class PassageOut(BaseModel):
+    id: int = Field(description="the passage's row id in the index")
+    text: str
+    score: float
+    start: int = Field(description="the passage is characters [start, end) of its document")
+    end: int
+    position: int = Field(description="its place among the document's passages, from 0")
+    before: str = Field(description="the document's text just before the passage (for context)")
+    after: str = Field(description="the document's text just after the passage")
+
+
+class DocumentOut(BaseModel):
+    id: str
+    score: float
+    chars: int = Field(description="the document's length in characters")
+    metadata: dict[str, Any]
+    passages: list[PassageOut] = Field(description="its best passages, best first")
+
+
 class SearchResponse(BaseModel):
-    results: list[list[HitOut]]
+    results: list[list[HitOut]] | None = Field(description="per query, the hits; null with group_by_document")
+    documents: list[list[DocumentOut]] | None = Field(None, description="per query, the documents, with "
+                                                      "group_by_document; else null")
     took_ms: float = Field(description="server time for encoding and searching")
+
+
+class DocumentIn(_Body):
+    id: StrictStr = Field(min_length=1, description="replaces the document with this id, if any")
+    text: StrictStr
+    metadata: dict[StrictStr, Any] = Field(default_factory=dict, description="JSON values, returned with the "
+                                           "document and matched by `where`; `title` is shown by the demo page")
+
+
+class DocumentsRequest(_Body):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class _AfterChange(BaseModel):
+    documents: int = Field(description="documents in the index now")
+    count: int = Field(description="passages in the index now")
+
+
+class DocumentsResponse(_AfterChange):
+    upserted: int
+    replaced: int = Field(description="of the upserted, those whose id the index held")
+    passages: int = Field(description="passages added")
+    removed: int = Field(description="passages of replaced versions removed")
+
+
+class DeleteResponse(_AfterChange):
+    deleted: str
+    removed: int = Field(description="passages removed")
 
 
 class IndexInfo(BaseModel):
     count: int
     backend: str
     params: dict[str, int]
+    documents: int | None = Field(None, description="documents, for an index of documents; null: sentences")
 
 
 class SearchDefaults(BaseModel):
@@ -77,5 +139,6 @@ class HealthResponse(BaseModel):
     search_defaults: SearchDefaults = Field(description="what /search uses for a field the request leaves out")
 
 
-__all__ = ["EncodeRequest", "EncodeResponse", "HealthResponse", "HitOut", "IndexInfo", "SearchDefaults",
+__all__ = ["DeleteResponse", "DocumentIn", "DocumentOut", "DocumentsRequest", "DocumentsResponse", "EncodeRequest",
+           "EncodeResponse", "FilterValue", "HealthResponse", "HitOut", "IndexInfo", "PassageOut", "SearchDefaults",
            "SearchRequest", "SearchResponse", "SimilarityRequest", "SimilarityResponse"]
