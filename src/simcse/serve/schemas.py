@@ -102,18 +102,17 @@ class DocumentsRequest(_Body):
 class _AfterChange(BaseModel):
     documents: int = Field(description="documents in the index now")
     count: int = Field(description="passages in the index now")
+    removed: int = Field(description="passages removed: of the replaced or deleted documents")
 
 
 class DocumentsResponse(_AfterChange):
     upserted: int
     replaced: int = Field(description="of the upserted, those whose id the index held")
     passages: int = Field(description="passages added")
-    removed: int = Field(description="passages of replaced versions removed")
 
 
 class DeleteResponse(_AfterChange):
     deleted: str
-    removed: int = Field(description="passages removed")
 
 
 class IndexInfo(BaseModel):
