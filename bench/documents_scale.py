@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     p.add_argument("--data-dir", type=Path, default=None, help="default: SIMCSE_DATA_DIR")
     p.add_argument("--work", type=Path, default=Path("/tmp/simcse-bench/documents-scale"))
-    p.add_argument("--chunk-tokens", type=int, default=None, help="default: the model's max length")
+    p.add_argument("--chunk-tokens", type=int, default=None, help="default: the index build default")
     p.add_argument("--chunk-overlap", type=int, default=None)
     p.add_argument("--backend", default="exact")
     args = p.parse_args()

@@ -9,7 +9,7 @@ batch 64, temperature 0.05, AdamW, no warmup, linear decay; 200 steps; evaluated
   ``training/multi30k`` (train + val captions, so the searched documents are among them, as a
   user's own corpus would be); lr 3e-5 unless ``--lr``.
 * ``sup``: supervised, in-batch negatives only, on 12,800 caption pairs drawn (seed 0) from
-  ``training/flickr30k_pairs`` (two captions of the same training image); lr 3e-5.
+  ``training/flickr30k_pairs`` (two captions of the same training image); lr 5e-5.
 * ``sup-hn``: the same pairs with one hard negative each, mined by ``simcse mine`` with the
   base model (candidates: the positives of all 58,000 pairs; rank window [0, 50); relative
   margin 0.05 below the positive's own cosine); pairs without an admissible negative dropped.

@@ -120,6 +120,25 @@ def flip_hnsw_link(bit: int) -> Damage:
     return damage
 
 
+def flip_last_code(bit: int) -> Damage:
+    """Flip a bit of the last byte of the codes in codes.faiss (int8 or binary, wrapped in an
+    ID map): the codes end just before the ids, a count (8 bytes) and one int64 per row."""
+    def damage(path: Path) -> None:
+        rows = len((path.parent / "items.jsonl").read_text(encoding="utf-8").splitlines())
+        flip(-(8 + 8 * rows) - 1, bit)(path)
+    return damage
+
+
+def binary_codes(path: Path) -> None:
+    """Replace the file by a sound binary index of the same rows (another backend's codes)."""
+    import faiss
+
+    vectors = np.load(path.parent / "vectors.npy")
+    index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(8 * -(-vectors.shape[1] // 8)))
+    index.add_with_ids(np.packbits(vectors > 0, axis=1), np.arange(len(vectors)))
+    faiss.write_index_binary(index, str(path))
+
+
 def zero_tail(nbytes: int) -> Damage:
     def damage(path: Path) -> None:
         data = path.read_bytes()
@@ -281,7 +300,8 @@ ARTEFACTS: dict[str, Artefact] = {
     "checkpoint": Artefact(checkpoint_run, _resume, lambda result: np.array([result.steps]), _checkpoint_argv),
     **{
         f"index/{backend}": Artefact(index_builder(backend, **params), _load_index, _probe_index, _search_argv)
-        for backend, params in [("exact", {}), ("flat", {}), ("hnsw", {"m": 8}), ("ivf_flat", {"nlist": 2})]
+        for backend, params in [("exact", {}), ("flat", {}), ("hnsw", {"m": 8}), ("ivf_flat", {"nlist": 2}),
+                                ("int8", {}), ("binary", {})]
     },
     "index/documents": Artefact(documents_index, _load_index, _probe_index, _search_argv),
 }
@@ -422,16 +442,23 @@ def _index_cases(artefact: str) -> list[Case]:
     ]
 
 
+def _faiss_file_cases(artefact: str, file: str) -> list[Case]:
+    """Damage that no FAISS file may survive (its ids end the file)."""
+    return [
+        Case(artefact, file, "missing", delete),
+        Case(artefact, file, "empty", empty),
+        Case(artefact, file, "truncate", truncate),
+        Case(artefact, file, "garbage", write(b"junk" * 256)),
+        Case(artefact, file, "bit flip (last id)", flip(-2, 5)),
+    ]
+
+
 FAISS_CASES = [
     *[
         case
         for backend in ("flat", "hnsw", "ivf_flat")
         for case in [
-            Case(f"index/{backend}", "index.faiss", "missing", delete),
-            Case(f"index/{backend}", "index.faiss", "empty", empty),
-            Case(f"index/{backend}", "index.faiss", "truncate", truncate),
-            Case(f"index/{backend}", "index.faiss", "garbage", write(b"junk" * 256)),
-            Case(f"index/{backend}", "index.faiss", "bit flip (last id)", flip(-2, 5)),
+            *_faiss_file_cases(f"index/{backend}", "index.faiss"),
             Case(f"index/{backend}", "index.faiss", "bit flip (a vector's mantissa)", flip_stored_vector(7, 0)),
         ]
     ],
@@ -443,6 +470,19 @@ FAISS_CASES = [
     Case("index/hnsw", "manifest.json", "wrong type (m '8')", edit_json(params={"m": "8", "ef_construction": 200, "ef_search": 128})),
     Case("index/ivf_flat", "manifest.json", "nprobe 0", edit_json(params={"nlist": 2, "nprobe": 0})),
     Case("index/ivf_flat", "manifest.json", "nlist differs from index.faiss", edit_json(params={"nlist": 3, "nprobe": 2})),
+]
+
+QUANTIZED_CASES = [
+    *[
+        case
+        for backend in ("int8", "binary")
+        for case in [
+            *_faiss_file_cases(f"index/{backend}", "codes.faiss"),
+            Case(f"index/{backend}", "codes.faiss", "bit flip (a code)", flip_last_code(0)),
+            Case(f"index/{backend}", "manifest.json", "rescore_multiplier 0", edit_json(params={"rescore_multiplier": 0})),
+        ]
+    ],
+    Case("index/int8", "codes.faiss", "binary codes instead", binary_codes),
 ]
 
 def edit_document(lineno: int, **changes: Any) -> Damage:
@@ -503,4 +543,5 @@ CHECKPOINT_CASES = [
     Case("checkpoint", "checkpoint/rng.safetensors", "no state for this process", edit_tensors(lambda ts: {"rank1.cpu": ts["rank0.cpu"]})),
 ]
 
-CASES: list[Case] = [*MODEL_CASES, *_index_cases("index/exact"), *FAISS_CASES, *DOCUMENT_CASES, *CHECKPOINT_CASES]
+CASES: list[Case] = [*MODEL_CASES, *_index_cases("index/exact"), *FAISS_CASES, *QUANTIZED_CASES, *DOCUMENT_CASES,
+                     *CHECKPOINT_CASES]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simcse.chunking import SENTENCE, TOKEN, WORD, boundary_levels, check_chunking, chunk_texts, plan_passages
+from simcse.chunking import (SENTENCE, TOKEN, WORD, boundary_levels, check_chunking, chunk_texts, default_chunking,
+                             plan_passages)
 from simcse.errors import ConfigError
 
 
@@ -126,3 +127,13 @@ def test_properties_on_generated_texts(minilm_tokenizer, texts, chunk_tokens, da
     overlap = data.draw(st.integers(0, chunk_tokens - 3))
     for text, spans in zip(texts, chunk_texts(texts, minilm_tokenizer, chunk_tokens, overlap)):
         check_passages(text, spans, minilm_tokenizer, chunk_tokens)
+
+
+@pytest.mark.parametrize("max_length, tokens, overlap, expected", [
+    (256, None, None, (64, 16)),  # the measured default: 64 tokens sharing a quarter
+    (32, None, None, (32, 8)),    # never more than the model takes
+    (512, 128, None, (128, 32)),  # the overlap follows a given size
+    (512, None, 0, (64, 0)),      # a given overlap is kept, even 0
+])
+def test_default_chunking(max_length, tokens, overlap, expected):
+    assert default_chunking(max_length, tokens, overlap) == expected

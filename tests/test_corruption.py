@@ -63,4 +63,5 @@ def test_every_file_kind_is_covered():
     assert {("model", f) for f in model} <= files
     assert {("index/exact", f) for f in ("manifest.json", "vectors.npy", "items.jsonl")} <= files
     assert {(f"index/{b}", "index.faiss") for b in ("flat", "hnsw", "ivf_flat")} <= files
+    assert {(f"index/{b}", "codes.faiss") for b in ("int8", "binary")} <= files
     assert {("index/documents", f) for f in ("documents.jsonl", "items.jsonl", "manifest.json")} <= files

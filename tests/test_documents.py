@@ -194,7 +194,9 @@ def test_chunk_settings_are_checked_against_the_model(model):
     with pytest.raises(ConfigError, match="chunk_overlap"):
         new_document_index(model, chunk_tokens=8, chunk_overlap=6)
     index = new_document_index(model)
-    assert (index.documents.chunk_tokens, index.documents.chunk_overlap) == (64, 0)
+    assert (index.documents.chunk_tokens, index.documents.chunk_overlap) == (64, 16)
+    index = new_document_index(model, chunk_tokens=32)
+    assert (index.documents.chunk_tokens, index.documents.chunk_overlap) == (32, 8)
     with pytest.raises(ConfigError, match="holds sentences, not documents"):
         upsert_documents(Index(model.dim), model, [Document("a", "x")])
 

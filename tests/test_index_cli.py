@@ -13,6 +13,7 @@ from simcse.api import SimCSE
 from simcse.cli import main
 from simcse.indexing import PARAM_FIELDS, IndexBuildConfig
 from simcse.index.faiss_backend import KIND_PARAMS
+from simcse.index.quantized import QUANTIZED_PARAMS
 from simcse.stream_encode import work_dir
 
 CORPUS = [*SENTENCES, "a red car drives in the street", "the child reads a book", "two dogs are running"]
@@ -73,8 +74,9 @@ def test_unknown_backend_flag_and_missing_input(tiny_bert, corpus, tmp_path, cap
 
 
 def test_every_faiss_parameter_has_a_flag(tmp_path, corpus):
-    """A parameter added to a FAISS kind needs a field in IndexBuildConfig."""
-    assert set(PARAM_FIELDS.values()) == {p for params in KIND_PARAMS.values() for p in params}
+    """A parameter added to a FAISS or quantized kind needs a field in IndexBuildConfig."""
+    kinds = {**KIND_PARAMS, **QUANTIZED_PARAMS}
+    assert set(PARAM_FIELDS.values()) == {p for params in kinds.values() for p in params}
     cfg = IndexBuildConfig(input=corpus, out=tmp_path / "i", backend="hnsw", hnsw_m=8, ef_search=64)
     assert cfg.params() == {"m": 8, "ef_search": 64}
 

@@ -120,8 +120,8 @@ class SimCSE:
 
     @property
     def dim(self) -> int:
-        """The embedding width H."""
-        return self.encoder.hidden_size
+        """The embedding width: the backbone's H, or K for a model whitened to K dimensions."""
+        return self.encoder.dim
 
     @property
     def pooler(self) -> str:

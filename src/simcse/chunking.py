@@ -25,9 +25,11 @@ import numpy as np
 
 from simcse.errors import ConfigError
 
-# Tokens shared by consecutive passages when the caller does not say. TODO(bench): the
-# README's "Documents (RAG)" section gives the measured choice (bench/chunk_size.py).
-DEFAULT_CHUNK_OVERLAP = 0
+# Passage size and overlap when the caller does not say: 64 tokens (or the model's max length
+# if smaller) sharing a quarter of them, the best Recall@10 and MRR@10 of bench/chunk_size.py
+# (the table in the README's "Documents (RAG)" section).
+DEFAULT_CHUNK_TOKENS = 64
+DEFAULT_OVERLAP_FRACTION = 0.25
 # How good a cut before a token is: the edges of the document and sentence ends are best.
 TOKEN, WORD, SENTENCE = 0, 1, 2
 _ENDS = frozenset(".!?…")  # end a sentence when whitespace follows
@@ -122,6 +124,13 @@ def _count(tokenizer, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]] if texts else []
 
 
+def default_chunking(max_length: int, chunk_tokens: int | None, chunk_overlap: int | None) -> tuple[int, int]:
+    """``(chunk_tokens, chunk_overlap)`` with the defaults filled in for a model of ``max_length``."""
+    tokens = min(DEFAULT_CHUNK_TOKENS, max_length) if chunk_tokens is None else chunk_tokens
+    overlap = int(tokens * DEFAULT_OVERLAP_FRACTION) if chunk_overlap is None else chunk_overlap
+    return tokens, overlap
+
+
 def check_chunking(tokenizer, chunk_tokens: int, chunk_overlap: int) -> int:
     """The token budget of a passage's text (``chunk_tokens`` less the special tokens);
     :class:`ConfigError` when the settings leave no room or overlap a whole passage."""
@@ -133,7 +142,7 @@ def check_chunking(tokenizer, chunk_tokens: int, chunk_overlap: int) -> int:
     return budget
 
 
-def chunk_texts(texts: Sequence[str], tokenizer, chunk_tokens: int, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+def chunk_texts(texts: Sequence[str], tokenizer, chunk_tokens: int, chunk_overlap: int = 0
                 ) -> list[list[Span]]:
     """Passages of each text, in order (module docstring); every text gets at least one
     passage unless it is all whitespace.
@@ -178,5 +187,5 @@ def _refit(doc: _Doc, a: int, b: int, span: Span, tokenizer, chunk_tokens: int, 
             for piece in _refit(doc, x, y, s, tokenizer, chunk_tokens, overlap, c)]
 
 
-__all__ = ["DEFAULT_CHUNK_OVERLAP", "SENTENCE", "TOKEN", "WORD", "Span", "boundary_levels", "check_chunking",
+__all__ = ["DEFAULT_CHUNK_TOKENS", "DEFAULT_OVERLAP_FRACTION", "SENTENCE", "TOKEN", "WORD", "Span", "boundary_levels", "check_chunking",
            "chunk_texts", "plan_passages"]

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from simcse import distributed as dist
-from simcse.chunking import DEFAULT_CHUNK_OVERLAP, Span, check_chunking, chunk_texts
+from simcse.chunking import Span, check_chunking, chunk_texts, default_chunking
 from simcse.documents import Document, document_format
 from simcse.embedder import TokenizingEmbedder
 from simcse.errors import ConfigError
@@ -72,12 +72,11 @@ def _tokenizing(model: Any) -> TokenizingEmbedder:
 
 def new_document_index(model: TokenizingEmbedder, backend: str = "exact", *, chunk_tokens: int | None = None,
                        chunk_overlap: int | None = None, **params: int) -> Index:
-    """An empty index of documents for ``model``'s passages: ``chunk_tokens`` (default the
-    model's max length, and at most that) tokens each, ``chunk_overlap`` (default
-    :data:`~simcse.chunking.DEFAULT_CHUNK_OVERLAP`) shared between neighbours."""
+    """An empty index of documents for ``model``'s passages: ``chunk_tokens`` tokens each (at
+    most the model's max length), ``chunk_overlap`` shared between neighbours; the defaults
+    are :func:`~simcse.chunking.default_chunking`'s."""
     model = _tokenizing(model)
-    tokens = model.max_length if chunk_tokens is None else chunk_tokens
-    overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    tokens, overlap = default_chunking(model.max_length, chunk_tokens, chunk_overlap)
     _check_fits(model, tokens, overlap)
     return Index(model.dim, backend, model=model.model_name, pooler=model.pooler, fingerprint=model.weights_fingerprint,
                  documents=DocumentTable(tokens, overlap), **params)

@@ -1,4 +1,5 @@
-"""The sentence encoder: any Hugging Face ``AutoModel`` + a SimCSE pooler + an optional MLP head.
+"""The sentence encoder: any Hugging Face ``AutoModel`` + a SimCSE pooler + an optional MLP head
+(+ an optional whitening, :mod:`simcse.whitening`).
 
 Composition, not subclassing: the backbone is whatever ``AutoModel`` builds from its
 ``config.json`` (BERT, RoBERTa, MPNet, DistilBERT, DeBERTa, ...). Training and inference
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from simcse.artefacts import field_type_problems
 from simcse.errors import ConfigError
 from simcse.pooling import NEEDS_HIDDEN_STATES, check_pooler, pool
+from simcse.whitening import Whitening
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,32 @@ class MLPHead(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Backbone + pooler + optional head. ``forward`` maps token ids (B, T) to embeddings (B, H)."""
+    """Backbone + pooler + optional head + optional whitening. ``forward`` maps token ids (B, T)
+    to embeddings (B, D): D = H, or the whitening's K.
 
-    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig) -> None:
+    ``whitening`` (fitted by ``simcse whiten``) applies to the pooled embedding, after the head,
+    before normalisation.
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig, whitening: Whitening | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config
         self.head = MLPHead(self.hidden_size) if config.has_head else None
+        if whitening is not None and whitening.in_features != self.hidden_size:
+            raise ConfigError(f"the whitening takes {whitening.in_features} features, the encoder gives {self.hidden_size}")
+        self.whitening = whitening
 
     @property
     def hidden_size(self) -> int:
+        """The backbone's width H (the pooled embedding's)."""
         return int(self.backbone.config.hidden_size)
+
+    @property
+    def dim(self) -> int:
+        """The width D of the embeddings ``forward`` returns."""
+        return self.hidden_size if self.whitening is None else self.whitening.out_features
 
     @property
     def uses_head(self) -> bool:
@@ -84,7 +100,7 @@ class Encoder(nn.Module):
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None, **extra: Tensor) -> Tensor:
         """input_ids (or ``inputs_embeds`` (B, T, E)), attention_mask (B, T) [+ token_type_ids]
-        -> embeddings (B, H)."""
+        -> embeddings (B, D)."""
         if attention_mask is None:
             raise TypeError("Encoder.forward needs attention_mask")
         needs_hidden = self.config.pooler in NEEDS_HIDDEN_STATES
@@ -99,6 +115,8 @@ class Encoder(nn.Module):
         emb = pool(self.config.pooler, out.last_hidden_state, hidden, attention_mask)
         if self.uses_head:
             emb = self.head(emb)
+        if self.whitening is not None:
+            emb = self.whitening(emb)
         if self.config.normalize:
             emb = nn.functional.normalize(emb, dim=-1)
         return emb

@@ -28,12 +28,13 @@ import numpy as np
 from simcse import distributed as dist
 from simcse.artefacts import read_json
 from simcse.atomic import atomic_file
-from simcse.chunking import DEFAULT_CHUNK_OVERLAP
+from simcse.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_FRACTION
 from simcse.documents import document_format
 from simcse.embedder import Embedder
 from simcse.errors import ConfigError, FormatError
 from simcse.index.core import Index
 from simcse.index.faiss_backend import KIND_PARAMS, PARAM_RANGE
+from simcse.index.quantized import QUANTIZED_PARAMS
 from simcse.index.registry import BACKENDS, backend_entry
 from simcse.index.store import VectorStore
 from simcse.settings import setting
@@ -45,18 +46,22 @@ log = logging.getLogger(__name__)
 # Fields of IndexBuildConfig named for a backend parameter; HNSW's ``m`` is ``hnsw_m`` (a bare
 # ``--m`` would say nothing).
 PARAM_FIELDS = {"nlist": "nlist", "nprobe": "nprobe", "hnsw_m": "m", "ef_construction": "ef_construction",
-                "ef_search": "ef_search", "pq_m": "pq_m", "pq_bits": "pq_bits"}
+                "ef_search": "ef_search", "pq_m": "pq_m", "pq_bits": "pq_bits",
+                "rescore_multiplier": "rescore_multiplier"}
 # What each backend parameter does, for --help (IndexBuildConfig here, SearchTuning in the CLI).
 PARAM_HELP = {"nlist": "IVF lists (0 = about 4*sqrt(N))", "nprobe": "IVF lists visited per query",
               "m": "HNSW links per node", "ef_construction": "HNSW candidate list while building",
               "ef_search": "HNSW candidate list per query", "pq_m": "IVF-PQ sub-quantizers; must divide the dimension",
-              "pq_bits": "IVF-PQ bits per code"}
+              "pq_bits": "IVF-PQ bits per code",
+              "rescore_multiplier": "int8/binary: candidates taken by the codes per result, then rescored "
+                                    "exactly from the float32 vectors on disk"}
 START_FILE = "index-start.json"  # in the work folder of ``add``: the index's count and next_id when it began
 
 
 def backend_defaults(param: str) -> str:
     """``param``'s default in each backend that takes it, read from the registry (for ``--help``)."""
-    return "the backend's: " + ", ".join(f"{kind} {p[param]}" for kind, p in KIND_PARAMS.items() if param in p)
+    kinds = {**KIND_PARAMS, **QUANTIZED_PARAMS}
+    return "the backend's: " + ", ".join(f"{kind} {p[param]}" for kind, p in kinds.items() if param in p)
 
 
 def backend_param(param: str) -> Any:
@@ -78,9 +83,9 @@ class IndexBuildConfig(TextFileJob):
                           "file (id, text, metadata fields) or a folder of .txt/.md files", metavar="PATH")
     out: Path = setting(help="index folder to write (replaced atomically)", metavar="FOLDER")
     chunk_tokens: int | None = setting(None, "documents: the most tokens per passage, special tokens included",
-                                       min=2, shown_default="the model's max length")
+                                       min=2, shown_default=f"{DEFAULT_CHUNK_TOKENS}, or the model's max length if smaller")
     chunk_overlap: int | None = setting(None, "documents: tokens shared by consecutive passages", min=0,
-                                        shown_default=str(DEFAULT_CHUNK_OVERLAP))
+                                        shown_default=f"{DEFAULT_OVERLAP_FRACTION:.0%} of the passage")
     backend: str = setting("exact", "search backend", choices=lambda: BACKENDS)
     nlist: int | None = backend_param("nlist")
     nprobe: int | None = backend_param("nprobe")
@@ -89,6 +94,7 @@ class IndexBuildConfig(TextFileJob):
     ef_search: int | None = backend_param("ef_search")
     pq_m: int | None = backend_param("pq_m")
     pq_bits: int | None = backend_param("pq_bits")
+    rescore_multiplier: int | None = backend_param("rescore_multiplier")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,6 +7,8 @@ Layout written by :func:`save_encoder`::
     sentence_bert_config.json                          max_seq_length
     1_Pooling/config.json                              cls or mean pooling
     2_Dense/{config.json,model.safetensors}            only when the MLP head is used at inference
+    whitening/{config.json,model.safetensors}          only for a whitened model (simcse whiten): a Dense
+                                                       with identity activation after the head, before Normalize
     config_sentence_transformers.json                  similarity function = cosine
     simcse_config.json                                 pooler, head policy, max length: authoritative
 
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,6 +38,7 @@ from simcse.backbone_io import check_finite, check_safetensors, load_backbone, l
 from simcse.encoder import Encoder, EncoderConfig
 from simcse.errors import ConfigError, FormatError
 from simcse.model_registry import resolve_model
+from simcse.whitening import IDENTITY, WHITENING_DIR, WhiteningInfo, dense_shape, load_whitening, save_whitening
 
 FORMAT_VERSION = 1
 SIMCSE_CONFIG = "simcse_config.json"
@@ -110,7 +114,10 @@ def save_encoder(encoder: Encoder, path: str | os.PathLike) -> Path:
     with atomic_dir(path) as tmp:
         encoder.backbone.save_pretrained(tmp, safe_serialization=True)
         encoder.tokenizer.save_pretrained(tmp)
-        _write_json(tmp / SIMCSE_CONFIG, {**dataclasses.asdict(cfg), "format_version": FORMAT_VERSION})
+        whitening = {} if encoder.whitening is None else {"whitening": encoder.whitening.record()}
+        _write_json(tmp / SIMCSE_CONFIG, {**dataclasses.asdict(cfg), **whitening, "format_version": FORMAT_VERSION})
+        if encoder.whitening is not None:
+            save_whitening(encoder.whitening, tmp / WHITENING_DIR)
         _write_json(tmp / "config_sentence_transformers.json", {
             "__version__": {"simcse": __version__, "pytorch": torch.__version__},
             "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
@@ -139,6 +146,8 @@ def _write_st_modules(encoder: Encoder, tmp: Path) -> None:
         })
         state = {k: v.detach().cpu().contiguous() for k, v in encoder.head.state_dict().items()}
         save_file(state, str(tmp / "2_Dense" / "model.safetensors"))
+    if encoder.whitening is not None:
+        modules.append((WHITENING_DIR, "sentence_transformers.models.Dense"))
     if cfg.normalize:
         modules.append((f"{len(modules)}_Normalize", "sentence_transformers.models.Normalize"))
     _write_json(tmp / "modules.json", [
@@ -149,13 +158,25 @@ def _write_st_modules(encoder: Encoder, tmp: Path) -> None:
 # ---------------------------------------------------------------- load
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a model folder holds, as its files describe it."""
+
+    config: EncoderConfig
+    head: str | None = None  # where the MLP head's weights are: "dense" (DENSE_WEIGHTS), "backbone" (its pooler)
+    whitening: Path | None = None  # the whitening's folder
+    whitening_info: WhiteningInfo | None = None
+    whitening_dim: int | None = None  # K, as simcse_config.json records it
+
+
 def load_encoder(
     name_or_path: str | os.PathLike,
     pooler: str | None = None,
     max_length: int | None = None,
     mlp_only_train: bool | None = None,
 ) -> Encoder:
-    """Load an encoder from a folder or hub id; explicit arguments override the saved config.
+    """Load an encoder from a folder or hub id; explicit arguments override the saved config
+    (but not the pooler or head of a whitened model: its whitening was fitted on them).
 
     Every file is checked (JSON shapes and types, safetensors headers, weights covering the
     architecture and finite, a tokenizer that fits the embeddings): a fault raises a
@@ -163,9 +184,9 @@ def load_encoder(
     """
     folder = resolve_model(name_or_path)
     if (folder / SIMCSE_CONFIG).is_file():
-        cfg, head = _simcse_config(folder)
+        layout = _simcse_config(folder)
     elif (folder / "modules.json").is_file():
-        cfg, head = _st_config(folder)
+        layout = _st_config(folder)
     else:
         if pooler is None:
             raise ConfigError(
@@ -173,37 +194,52 @@ def load_encoder(
                 "e.g. pooler='cls' for supervised princeton-nlp SimCSE models (pooler_output) or "
                 "pooler='cls_before_pooler' for unsupervised ones (raw [CLS])"
             )
-        cfg, head = EncoderConfig(pooler=pooler, max_length=DEFAULT_PLAIN_MAX_LENGTH), "backbone"
+        layout = _Layout(EncoderConfig(pooler=pooler, max_length=DEFAULT_PLAIN_MAX_LENGTH), "backbone")
     overrides = {"pooler": pooler, "max_length": max_length, "mlp_only_train": mlp_only_train}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    return _build(folder, cfg, head)
+    cfg = dataclasses.replace(layout.config, **{k: v for k, v in overrides.items() if v is not None})
+    if layout.whitening is not None and (cfg.pooler, cfg.head_at_inference) != (
+            layout.config.pooler, layout.config.head_at_inference):
+        raise ConfigError(f"{folder} is whitened: its whitening was fitted on pooler {layout.config.pooler!r} "
+                          f"(head at inference: {layout.config.head_at_inference}); another pooler or head "
+                          "needs its own whitening (simcse whiten)")
+    return _build(folder, dataclasses.replace(layout, config=cfg))
 
 
-def _simcse_config(folder: Path) -> tuple[EncoderConfig, str | None]:
+def _simcse_config(folder: Path) -> _Layout:
     path = folder / SIMCSE_CONFIG
     raw = read_json(path)
     version = raw.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise FormatError(f"{path}: format_version {version!r}, this simcse reads {FORMAT_VERSION}")
+    whitening = raw.pop("whitening", None)
     fields = {f.name for f in dataclasses.fields(EncoderConfig)}
     unknown, missing = set(raw) - fields, {"pooler"} - set(raw)
     if unknown or missing:
         raise FormatError(f"{path}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}; "
-                          f"valid: {sorted(fields)}")
-    cfg = _encoder_config(path, **raw)
+                          f"valid: {sorted(fields | {'whitening'})}")
+    layout = _Layout(_encoder_config(path, **raw), "dense" if (folder / DENSE_WEIGHTS).is_file() else None)
+    if whitening is not None:
+        dim = whitening.get("dim") if isinstance(whitening, dict) else None
+        if type(dim) is not int or dim < 1:
+            raise FormatError(f"{path}: 'whitening' needs an integer 'dim' >= 1, got {dim!r}")
+        layout = dataclasses.replace(layout, whitening=folder / WHITENING_DIR,
+                                     whitening_info=WhiteningInfo.from_json(whitening, path), whitening_dim=dim)
     if (folder / "modules.json").is_file():
-        _check_st_files(folder, cfg)
-    return cfg, ("dense" if (folder / DENSE_WEIGHTS).is_file() else None)
+        _check_st_files(folder, layout)
+    return layout
 
 
-def _check_st_files(folder: Path, cfg: EncoderConfig) -> None:
+def _check_st_files(folder: Path, ours: _Layout) -> None:
     """Our folders also carry sentence-transformers' files: they must be sound and agree with
     simcse_config.json, or sentence-transformers would embed differently from the same folder."""
-    st, _ = _st_config(folder)
+    cfg, st = ours.config, _st_config(folder)
     expected = "cls_before_pooler" if cfg.pooler == "cls" and not cfg.head_at_inference else cfg.pooler
-    if (st.pooler, st.normalize) != (expected, cfg.normalize):
-        raise FormatError(f"{folder / 'modules.json'}: describes pooler {st.pooler!r} (normalize {st.normalize}), "
-                          f"but {SIMCSE_CONFIG} gives {expected!r} (normalize {cfg.normalize})")
+    if (st.config.pooler, st.config.normalize) != (expected, cfg.normalize):
+        raise FormatError(f"{folder / 'modules.json'}: describes pooler {st.config.pooler!r} (normalize "
+                          f"{st.config.normalize}), but {SIMCSE_CONFIG} gives {expected!r} (normalize {cfg.normalize})")
+    if st.whitening != ours.whitening:
+        raise FormatError(f"{folder / 'modules.json'}: its linear Dense is {st.whitening}, but {SIMCSE_CONFIG} "
+                          f"gives the whitening {ours.whitening}")
 
 
 def _encoder_config(path: Path, **values) -> EncoderConfig:
@@ -213,8 +249,10 @@ def _encoder_config(path: Path, **values) -> EncoderConfig:
         raise FormatError(f"{path}: {err}") from None
 
 
-def _st_config(folder: Path) -> tuple[EncoderConfig, str | None]:
-    """Map a sentence-transformers module list onto an EncoderConfig, or refuse it."""
+def _st_config(folder: Path) -> _Layout:
+    """Map a sentence-transformers module list onto an EncoderConfig, or refuse it: Transformer,
+    Pooling, then optionally the SimCSE head (square Tanh Dense, after CLS pooling), a linear
+    Dense (identity activation: a whitening), Normalize, in this order."""
     path = folder / "modules.json"
     kinds = []
     for i, m in enumerate(read_json(path, list)):
@@ -224,25 +262,31 @@ def _st_config(folder: Path) -> tuple[EncoderConfig, str | None]:
             raise FormatError(f"{path}: module {m['type']!r} is not supported; supported: {sorted(set(ST_MODULES))}")
         kinds.append((ST_MODULES[m["type"]], folder / m.get("path", "")))
     names = [k for k, _ in kinds]
-    if names[:2] != ["transformer", "pooling"] or names[2:] not in ([], ["dense"], ["normalize"], ["dense", "normalize"]):
+    normalize = names[-1:] == ["normalize"]
+    denses = [p for _, p in kinds[2:len(kinds) - normalize]]
+    if names[:2] != ["transformer", "pooling"] or names[2:len(names) - normalize] != ["dense"] * len(denses) \
+            or len(denses) > 2:
         raise FormatError(f"{path}: unsupported module order {names}")
     pooler = _st_pooler(kinds[1][1] / "config.json")
-    has_dense = "dense" in names
-    if has_dense:
-        dense_cfg = kinds[names.index("dense")][1] / "config.json"
-        dcfg = read_json(dense_cfg)
-        square = type(dcfg.get("in_features")) is int and dcfg.get("in_features") == dcfg.get("out_features")
-        if pooler != "cls_before_pooler":
-            raise FormatError(f"{kinds[1][1] / 'config.json'}: a Dense module ({dense_cfg.parent.name}) after "
-                              "non-CLS pooling is not supported; only the SimCSE MLP head after CLS pooling")
-        if dcfg.get("activation_function", _TANH) != _TANH or not square:
-            raise FormatError(f"{dense_cfg}: only a square Tanh Dense (the SimCSE MLP head) is supported")
-        pooler = "cls"
+    head = whitening = None
+    for i, dense in enumerate(denses):
+        n_in, n_out, activation = dense_shape(dense / "config.json")
+        activation = activation or _TANH  # sentence-transformers' default
+        if activation == _TANH and i == 0 and n_in == n_out:
+            if pooler != "cls_before_pooler":
+                raise FormatError(f"{kinds[1][1] / 'config.json'}: a Dense module ({dense.name}) after "
+                                  "non-CLS pooling is not supported; only the SimCSE MLP head after CLS pooling")
+            head, pooler = "dense", "cls"
+        elif activation == IDENTITY and i == len(denses) - 1:
+            whitening = dense
+        else:
+            raise FormatError(f"{dense / 'config.json'}: only a square Tanh Dense (the SimCSE MLP head) and, after "
+                              "it, a linear Dense (identity activation: a whitening) are supported")
     st_cfg = folder / "sentence_bert_config.json"
     max_len = read_json(st_cfg).get("max_seq_length") if st_cfg.is_file() else None
     cfg = _encoder_config(st_cfg, pooler=pooler, mlp_only_train=False, max_length=max_len or DEFAULT_PLAIN_MAX_LENGTH,
-                          normalize="normalize" in names)
-    return cfg, ("dense" if has_dense else None)
+                          normalize=normalize)
+    return _Layout(cfg, head, whitening)
 
 
 def _st_pooler(path: Path) -> str:
@@ -258,19 +302,25 @@ def _st_pooler(path: Path) -> str:
     return _ST_MODE_TO_POOLER[mode]
 
 
-def _build(folder: Path, cfg: EncoderConfig, head_source: str | None) -> Encoder:
+def _build(folder: Path, layout: _Layout) -> Encoder:
+    cfg = layout.config
     backbone, missing = load_backbone(folder)
     tokenizer = load_tokenizer(folder, backbone.get_input_embeddings().num_embeddings)
     encoder = Encoder(backbone.float(), tokenizer, cfg)
-    if encoder.head is not None and head_source == "dense":
+    if encoder.head is not None and layout.head == "dense":
         _head_from_dense(encoder, folder / DENSE_WEIGHTS)
-    elif encoder.head is not None and head_source == "backbone":
+    elif encoder.head is not None and layout.head == "backbone":
         _head_from_backbone_pooler(encoder, folder, missing)
     elif cfg.head_at_inference:
         raise FormatError(
             f"{folder / DENSE_WEIGHTS}: missing; pooler 'cls' uses the MLP head at inference but the folder has no "
             "head weights; use pooler='cls_before_pooler' (raw [CLS]) or a model trained with the head"
         )
+    if layout.whitening is not None:
+        encoder.whitening = load_whitening(layout.whitening, encoder.hidden_size, layout.whitening_info)
+        if layout.whitening_dim not in (None, encoder.whitening.out_features):
+            raise FormatError(f"{folder / SIMCSE_CONFIG}: 'whitening' gives dim {layout.whitening_dim}, but "
+                              f"{layout.whitening / 'config.json'} has {encoder.whitening.out_features} out_features")
     return encoder.eval()
 
 

@@ -34,7 +34,7 @@ EMBEDDED: dict[str, Callable[[], Path]] = {
 }
 
 # Files a model folder may need; everything else on the hub (other frameworks' weights) is skipped.
-_HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Dense/*"]
+_HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Dense/*", "whitening/*"]
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:

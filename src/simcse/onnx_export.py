@@ -1,4 +1,4 @@
-"""Export an :class:`Encoder` to ONNX (pooler, head and normalization inside the graph).
+"""Export an :class:`Encoder` to ONNX (pooler, head, whitening and normalization inside the graph).
 
 The graph takes the tokenizer's inputs (B, T) with dynamic batch and length and returns the
 sentence embeddings (B, H). ONNX Runtime's transformer optimizer then fuses attention,

@@ -94,7 +94,8 @@ def onnx_file(encoder: Encoder, source: Path | None, quantize: bool) -> Path:
         return source / "onnx" / onnx_filename(quantize)
     key = hashlib.sha256(json.dumps({
         "source": str(source.resolve()) if source else None,
-        "weights": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(source.glob("*.safetensors"))] if source else None,
+        "weights": [(p.relative_to(source).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                    for p in sorted(source.rglob("*.safetensors"))] if source else None,  # whitening/ and 2_Dense/ too
         "config": dataclasses.asdict(encoder.config),
         "quantize": quantize,
     }, sort_keys=True).encode()).hexdigest()[:20]

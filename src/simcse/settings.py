@@ -223,7 +223,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
             continue
         spec, meta = specs[f.name], f.metadata
         shown = _shown_default(f, defaults or {})
-        help_text = meta.get("help", "") + ("" if shown is None else f" (default: {shown})")
+        help_text = (meta.get("help", "") + ("" if shown is None else f" (default: {shown})")).replace("%", "%%")
         kwargs: dict[str, Any] = {"help": help_text, "default": argparse.SUPPRESS}
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]

@@ -20,7 +20,8 @@ import sys
 from simcse.errors import SimCSEError
 
 # Registry of subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "train", "mine", "data", "index", "search", "serve")
+SUBCOMMANDS = ("encode", "similarity", "export", "evaluate", "train", "whiten", "mine", "data", "index", "search",
+               "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,8 @@ Folder layout (all plain files, no pickles)::
     vectors.npy     (N, dim) float32 unit rows, memory-mappable
     items.jsonl     {"id": int, "text": str} per row, same order as vectors.npy
     index.faiss     the FAISS index (FAISS backends only)
+    codes.faiss     the int8 or binary codes (quantized backends only, :mod:`simcse.index.quantized`);
+                    their search rescores candidates from vectors.npy, which stays memory-mapped
     documents.jsonl the documents whose passages the rows are (indexes of documents only;
                     :mod:`simcse.index.documents`)
 
@@ -69,13 +71,15 @@ class Index:
 
     Args:
         dim: vector dimension.
-        backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS).
+        backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS), or
+            ``"int8"``, ``"binary"`` or ``"binary_ivf"`` (FAISS codes, rescored in float32).
         model, pooler: the encoder that makes the vectors, recorded in the manifest.
         fingerprint: its weights' fingerprint (``SimCSE.weights_fingerprint``; "" = unknown),
             recorded in the manifest and compared by :meth:`load`.
         documents: an empty :class:`DocumentTable` for an index of documents (filled by
             :meth:`upsert_documents`, see :mod:`simcse.document_indexing`); None: sentences.
-        **params: backend parameters, e.g. ``nlist``, ``nprobe``, ``m``, ``ef_search``, ``pq_m``.
+        **params: backend parameters, e.g. ``nlist``, ``nprobe``, ``m``, ``ef_search``, ``pq_m``,
+            ``rescore_multiplier``.
     """
 
     def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None,
@@ -198,7 +202,8 @@ class Index:
         return len(pids)
 
     def set_search_params(self, **params: int) -> None:
-        """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW)."""
+        """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW),
+        ``rescore_multiplier`` (int8, binary)."""
         if not hasattr(self.backend, "set_search_params"):
             raise ConfigError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
@@ -267,8 +272,9 @@ class Index:
         """Open an index folder; ``model``/``dim``/``pooler``/``fingerprint`` (the model's
         ``weights_fingerprint``), when given, must match the manifest (:meth:`Manifest.check_compatible`).
 
-        ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM);
-        ``search_params`` (``nprobe``, ``ef_search``) override the saved ones. Every file is
+        ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM; the
+        quantized backends then hold only their codes in RAM); ``search_params`` (``nprobe``,
+        ``ef_search``, ``rescore_multiplier``) override the saved ones. Every file is
         checked: a corrupt or inconsistent one raises ``FormatError`` naming it.
         """
         folder = Path(folder)

@@ -25,6 +25,24 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(vals, order, axis=1), np.take_along_axis(cols, order, axis=1)
 
 
+def rescore(store: VectorStore, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score candidate ``rows`` (Q, c) of ``store`` (-1: none) against ``queries`` (Q, dim) from
+    the stored vectors, in float64: (scores, rows), each (Q, c), best first, none last at -inf.
+
+    The exact backend's last step and the quantized backends' second one. BLAS results depend
+    on the batch shape in the last bits; this makes a query's scores the same whether it is
+    searched alone or in a batch, and whatever found its candidates.
+    """
+    if rows.size == 0:
+        return np.zeros(rows.shape, np.float32), rows
+    uniq, inv = np.unique(np.maximum(rows, 0), return_inverse=True)
+    vecs = store.vectors(uniq).astype(np.float64)[inv.reshape(rows.shape)]  # (Q, c, dim)
+    scores = np.einsum("qkd,qd->qk", vecs, queries.astype(np.float64)).astype(np.float32)
+    scores[rows < 0] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
+
+
 class ExactBackend:
     """Brute-force search over the store itself: no copy of the vectors, no parameters."""
 
@@ -57,26 +75,12 @@ class ExactBackend:
             merged_r = np.concatenate([best_r, c + start], axis=1)
             best_s, cols = top_k(merged_s, k)
             best_r = np.take_along_axis(merged_r, cols, axis=1)
-        best_s, best_r = self._rescore(queries, best_r)
+        best_s, best_r = rescore(self.store, queries, best_r)
         scores = np.full((n_q, k), -np.inf, dtype=np.float32)
         ids = np.full((n_q, k), -1, dtype=np.int64)
         scores[:, : best_s.shape[1]] = best_s
         ids[:, : best_r.shape[1]] = self.store.ids[best_r]
         return scores, ids
-
-    def _rescore(self, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Recompute the (Q, k) candidates' scores in float64 and re-sort them.
-
-        BLAS results depend on the batch shape in the last bits; rescoring makes a query's
-        scores the same whether it is searched alone or in a batch.
-        """
-        if rows.size == 0:
-            return np.zeros(rows.shape, np.float32), rows
-        uniq, inv = np.unique(rows, return_inverse=True)
-        vecs = self.store.vectors(uniq).astype(np.float64)[inv.reshape(rows.shape)]  # (Q, k, dim)
-        scores = np.einsum("qkd,qd->qk", vecs, queries.astype(np.float64)).astype(np.float32)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
     def save(self, folder: Path) -> None:
         """Nothing beyond the store's own files."""
@@ -86,4 +90,4 @@ class ExactBackend:
         return cls(store)
 
 
-__all__ = ["ExactBackend", "top_k"]
+__all__ = ["ExactBackend", "rescore", "top_k"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,7 +36,8 @@ IVF_KINDS = frozenset({"ivf_flat", "ivf_pq"})
 SEARCH_PARAMS = ("nprobe", "ef_search")  # may be changed after building, e.g. at load
 # Valid ranges (inclusive). nlist=0 means "not chosen yet"; FAISS's PQ codebooks take at most 16 bits.
 PARAM_RANGE = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**31 - 1), "m": (2, 1024), "ef_construction": (1, 2**31 - 1),
-               "ef_search": (1, 2**31 - 1), "pq_m": (1, 2**16), "pq_bits": (1, 16)}
+               "ef_search": (1, 2**31 - 1), "pq_m": (1, 2**16), "pq_bits": (1, 16),
+               "rescore_multiplier": (1, 2**16)}
 TRAIN_POINTS_PER_LIST = 50  # k-means sample size per IVF list (FAISS warns below 39)
 
 
@@ -48,27 +50,54 @@ def import_faiss():
     return faiss
 
 
+def checked_ints(backend: str, params: dict[str, Any], defaults: dict[str, int]) -> dict[str, int]:
+    """``params`` completed with ``defaults``; a name not in ``defaults`` or a value that is not an
+    integer in its :data:`PARAM_RANGE` raises ``ConfigError`` naming the parameter."""
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise ConfigError(f"backend {backend!r} takes parameters {sorted(defaults)}, got {sorted(unknown)}")
+    for key, value in params.items():
+        low, high = PARAM_RANGE[key]
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"backend {backend!r}: {key} must be an integer in [{low}, {high}], got {value!r:.40}")
+    return {**defaults, **{k: int(v) for k, v in params.items()}}
+
+
 def check_params(kind: str, params: dict[str, Any], dim: int) -> dict[str, int]:
     """``params`` for FAISS kind ``kind``, checked (known names, integers in range) and completed
     with the defaults; a problem raises ``ConfigError`` naming the parameter."""
     if kind not in KIND_PARAMS:
         raise ConfigError(f"unknown FAISS kind {kind!r}; valid: {sorted(KIND_PARAMS)}")
-    unknown = set(params) - set(KIND_PARAMS[kind])
-    if unknown:
-        raise ConfigError(f"backend {kind!r} takes parameters {sorted(KIND_PARAMS[kind])}, got {sorted(unknown)}")
-    for key, value in params.items():
-        low, high = PARAM_RANGE[key]
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= high:
-            raise ConfigError(f"backend {kind!r}: {key} must be an integer in [{low}, {high}], got {value!r:.40}")
-    full = {**KIND_PARAMS[kind], **{k: int(v) for k, v in params.items()}}
+    full = checked_ints(kind, params, KIND_PARAMS[kind])
     if kind == "ivf_pq" and dim % full["pq_m"]:
         raise ConfigError(f"ivf_pq: pq_m={full['pq_m']} must divide the dimension {dim}")
     return full
 
 
+def retuned(kind: str, current: dict[str, int], changes: dict[str, Any], search_params: tuple[str, ...],
+            check: Callable[[dict[str, Any], int], dict[str, int]], dim: int) -> dict[str, int]:
+    """``current`` with ``changes`` applied and ``check``-ed; a change to anything but one of the
+    ``search_params`` that ``kind`` has raises ``ConfigError`` listing those."""
+    for key in changes:
+        if key not in search_params or key not in current:
+            valid = [k for k in search_params if k in current]
+            raise ConfigError(f"backend {kind!r} has search parameters {valid}, got {key!r}")
+    return check({**current, **changes}, dim)
+
+
 def auto_nlist(n: int) -> int:
     """~4*sqrt(N) IVF lists, but at least 39 training points per list."""
     return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+
+
+def read_faiss(read: Callable[[str], Any], path: Path) -> Any:
+    """``read(path)`` (``faiss.read_index`` or ``read_index_binary``); a damaged file raises
+    ``FormatError`` naming it, with FAISS's reason but not its C++ signature."""
+    try:
+        return read(str(path))
+    except (RuntimeError, MemoryError) as err:
+        detail = re.split(r"\.cpp:\d+: ", one_line(err))[-1]
+        raise FormatError(f"{path}: is not a readable FAISS index ({detail})") from None
 
 
 class FaissBackend:
@@ -145,11 +174,8 @@ class FaissBackend:
 
     def set_search_params(self, **params: int) -> None:
         """Change ``nprobe`` (IVF) or ``ef_search`` (HNSW) without rebuilding."""
-        for key in params:
-            if key not in SEARCH_PARAMS or key not in self._params:
-                valid = [k for k in SEARCH_PARAMS if k in self._params]
-                raise ConfigError(f"backend {self.name!r} has search parameters {valid}, got {key!r}")
-        self._params = check_params(self.name, {**self._params, **params}, self.store.dim)
+        self._params = retuned(self.name, self._params, params, SEARCH_PARAMS, partial(check_params, self.name),
+                               self.store.dim)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries (Q, dim) unit rows -> (scores, ids), each (Q, k), padded with -inf / -1."""
@@ -173,11 +199,7 @@ class FaissBackend:
         backend = cls(kind, store, **params)
         path = folder / FILE_NAME
         if path.is_file():
-            try:
-                backend.index = backend.faiss.read_index(str(path))
-            except (RuntimeError, MemoryError) as err:  # keep FAISS's reason, not its C++ signature
-                detail = re.split(r"\.cpp:\d+: ", one_line(err))[-1]
-                raise FormatError(f"{path}: is not a readable FAISS index ({detail})") from None
+            backend.index = read_faiss(backend.faiss.read_index, path)
             backend._params = check_loaded(backend.faiss, backend.index, kind, backend.params, store, path)
         elif len(store):
             raise MissingFileError(f"{path}: missing; the manifest names backend {kind!r}")
@@ -185,4 +207,5 @@ class FaissBackend:
 
 
 __all__ = ["FILE_NAME", "INSTALL_HINT", "IVF_KINDS", "KIND_PARAMS", "PARAM_RANGE", "SEARCH_PARAMS",
-           "TRAIN_POINTS_PER_LIST", "FaissBackend", "auto_nlist", "check_params", "import_faiss"]
+           "TRAIN_POINTS_PER_LIST", "FaissBackend", "auto_nlist", "check_params", "checked_ints", "import_faiss",
+           "read_faiss", "retuned"]

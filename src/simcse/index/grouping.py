@@ -19,7 +19,7 @@ none is left out. Each hit carries its ``top_m`` best passages with their spans.
 4. When k would reach the passages the filter allows (a selective filter), those passages
    are scored directly instead: an exact search over the filtered rows.
 
-With an approximate backend (``hnsw``, ``ivf_*``) step 1 is approximate, the rest is the same.
+With an approximate backend (``hnsw``, ``ivf_*``, ``int8``, ``binary*``) step 1 is approximate, the rest is the same.
 An index of sentences is searched the same way, each sentence its own document (its id the
 row id, no metadata).
 """

@@ -11,6 +11,7 @@ import numpy as np
 from simcse.errors import ConfigError
 from simcse.index.exact import ExactBackend
 from simcse.index.faiss_backend import KIND_PARAMS, FaissBackend, check_params
+from simcse.index.quantized import QUANTIZED_PARAMS, QuantizedBackend, check_quantized_params
 from simcse.index.store import VectorStore
 
 
@@ -52,6 +53,11 @@ BACKENDS: dict[str, BackendEntry] = {
         kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), tuple(defaults),
                            partial(check_params, kind))
         for kind, defaults in KIND_PARAMS.items()
+    },
+    **{
+        kind: BackendEntry(partial(QuantizedBackend, kind), partial(QuantizedBackend.load, kind), tuple(defaults),
+                           partial(check_quantized_params, kind))
+        for kind, defaults in QUANTIZED_PARAMS.items()
     },
 }
 

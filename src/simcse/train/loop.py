@@ -60,8 +60,14 @@ def load_training_encoder(cfg: TrainConfig) -> Encoder:
     """The starting encoder. ``pooler='cls'`` always gets a fresh MLP head (SimCSE's
     ``cl_init``: normal(0, initializer_range), zero bias) on the raw [CLS] state."""
     if cfg.pooler != "cls":
-        return load_encoder(cfg.model, pooler=cfg.pooler, mlp_only_train=cfg.mlp_only_train)
-    enc = load_encoder(cfg.model, pooler="cls_before_pooler")
+        enc = load_encoder(cfg.model, pooler=cfg.pooler, mlp_only_train=cfg.mlp_only_train)
+    else:
+        enc = load_encoder(cfg.model, pooler="cls_before_pooler")
+    if enc.whitening is not None:  # fitted to these weights' embeddings: training would leave it stale
+        raise ConfigError(f"{cfg.model} is whitened (simcse whiten); train the model it was fitted on, then whiten "
+                          "the trained one")
+    if cfg.pooler != "cls":
+        return enc
     config = dataclasses.replace(enc.config, pooler="cls", mlp_only_train=bool(cfg.mlp_only_train))
     enc = Encoder(enc.backbone, enc.tokenizer, config)
     std = float(getattr(enc.backbone.config, "initializer_range", 0.02))

@@ -1,0 +1,235 @@
+"""Quantized backends: compact codes in RAM, rescored from the float32 vectors on disk.
+
+``int8``        FAISS ``IndexScalarQuantizer`` (``QT_8bit``): one byte per coordinate, each
+                coordinate's range calibrated (min to max) on the indexed vectors, or a sample
+                of :data:`TRAIN_ROWS` of them, when the index is first filled.
+``binary``      sign bits (1 where a coordinate is > 0, 1 bit per coordinate) in FAISS
+                ``IndexBinaryFlat``, searched by Hamming distance.
+``binary_ivf``  the same bits in ``IndexBinaryIVF`` (``nlist`` lists, ``nprobe`` visited).
+
+A search takes the best ``top_k * rescore_multiplier`` rows by their codes, then scores those
+candidates exactly against the store's float32 vectors (:func:`simcse.index.exact.rescore`)
+and keeps the best ``top_k``: the scores returned are exact cosines, only the candidate list
+is approximate. With a multiplier that covers the index the result is exact search's. The
+vectors stay in ``vectors.npy``, memory-mapped by :meth:`Index.load`, so RAM holds the codes
+(and ids); rescoring reads ``top_k * rescore_multiplier`` rows per query from the file.
+
+The codes are written to ``codes.faiss`` and checked on load against the store: same ids,
+and the codes of a sample of rows equal to those rows' vectors encoded again.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simcse.errors import ConfigError, FormatError, MissingFileError
+from simcse.index.exact import rescore
+from simcse.index.faiss_backend import auto_nlist, checked_ints, import_faiss, read_faiss, retuned
+from simcse.index.store import VectorStore
+
+FILE_NAME = "codes.faiss"
+DEFAULT_RESCORE_MULTIPLIER = 4
+# Parameters of each kind, with defaults. nlist=0 picks ~4*sqrt(N) lists when first filled.
+QUANTIZED_PARAMS: dict[str, dict[str, int]] = {
+    "int8": {"rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
+    "binary": {"rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
+    "binary_ivf": {"nlist": 0, "nprobe": 16, "rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
+}
+SEARCH_PARAMS = ("nprobe", "rescore_multiplier")  # may be changed after building, e.g. at load
+TRAINED_KINDS = frozenset({"int8", "binary_ivf"})  # filled only once trained on the store
+TRAIN_ROWS = 1 << 17  # rows sampled to calibrate int8 ranges or to cluster the binary IVF lists
+
+
+def check_quantized_params(kind: str, params: dict[str, Any], dim: int) -> dict[str, int]:
+    """``params`` of ``kind`` checked (known names, integers in range) and completed with the defaults."""
+    return checked_ints(kind, params, QUANTIZED_PARAMS[kind])
+
+
+def sign_bits(vectors: np.ndarray) -> np.ndarray:
+    """(n, dim) -> (n, ceil(dim / 8)) uint8: bit j of a row is 1 where coordinate j is > 0
+    (padding bits 0, so they never count in a Hamming distance)."""
+    return np.packbits(np.asarray(vectors) > 0, axis=1)
+
+
+class QuantizedBackend:
+    """Codes of the store's vectors in a FAISS index keyed by the store's ids, with rescoring."""
+
+    def __init__(self, kind: str, store: VectorStore, **params: int) -> None:
+        self._params = check_quantized_params(kind, params, store.dim)
+        self.faiss = import_faiss()
+        self.name, self.store = kind, store
+        self.binary = kind != "int8"
+        self.bits = 8 * -(-store.dim // 8)  # binary code length, whole bytes
+        self.index = None if kind in TRAINED_KINDS else self._new_index()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of codes held in RAM (ids excluded)."""
+        return 0 if self.index is None else self.index.ntotal * self._code_size()
+
+    def _code_size(self) -> int:
+        return self.index.code_size if self.binary else self.index.sa_code_size()
+
+    def _new_index(self):
+        faiss, dim = self.faiss, self.store.dim
+        if self.name == "int8":
+            return faiss.IndexIDMap(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit,
+                                                               faiss.METRIC_INNER_PRODUCT))
+        if self.name == "binary":
+            return faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(self.bits))
+        return faiss.index_binary_factory(self.bits, f"BIVF{self._params['nlist']}")
+
+    def _encode_input(self, vectors: np.ndarray) -> np.ndarray:
+        """What FAISS takes: sign bits, or the float32 rows themselves for int8."""
+        return sign_bits(vectors) if self.binary else np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _train(self) -> None:
+        """Calibrate (int8) or cluster (binary_ivf) on a random sample of the store."""
+        n = len(self.store)
+        if self.name == "binary_ivf":
+            if self._params["nlist"] == 0:
+                self._params["nlist"] = auto_nlist(n)
+            nlist = self._params["nlist"]
+            if n < nlist:
+                raise ConfigError(f"binary_ivf: training (nlist={nlist}) needs at least {nlist} vectors, the index "
+                                  f"has {n}; add more sentences first, lower nlist, or use binary")
+        if n == 0:
+            return
+        self.index = self._new_index()
+        rows = np.sort(np.random.default_rng(0).choice(n, size=min(n, TRAIN_ROWS), replace=False))
+        self.index.train(self._encode_input(self.store.vectors(rows)))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Encode new unit rows (n, dim) with their ids; the store must already hold them."""
+        if self.index is None:  # untrained: train on the store, then take every row
+            self.rebuild()
+        elif len(ids):
+            self.index.add_with_ids(self._encode_input(vectors), np.asarray(ids, dtype=np.int64))
+
+    def rebuild(self) -> None:
+        """Re-derive the codes from the store (int8 and binary_ivf train again on it)."""
+        if self.name in TRAINED_KINDS:
+            self._train()
+        else:
+            self.index = self._new_index()
+        if self.index is None:
+            return
+        for start, block in self.store.blocks():
+            self.index.add_with_ids(self._encode_input(block), self.store.ids[start : start + len(block)])
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Drop ids (already gone from the store)."""
+        if self.index is not None:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def set_search_params(self, **params: int) -> None:
+        """Change ``rescore_multiplier`` (and ``nprobe`` for ``binary_ivf``) without rebuilding."""
+        self._params = retuned(self.name, self._params, params, SEARCH_PARAMS,
+                               partial(check_quantized_params, self.name), self.store.dim)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """queries (Q, dim) unit rows -> (scores, ids), each (Q, k), padded with -inf / -1: the
+        best ``k * rescore_multiplier`` by the codes, rescored from the stored vectors."""
+        n_q = len(queries)
+        scores = np.full((n_q, k), -np.inf, np.float32)
+        ids = np.full((n_q, k), -1, np.int64)
+        if self.index is None or self.index.ntotal == 0:
+            return scores, ids
+        if self.name == "binary_ivf":
+            self.index.nprobe = self._params["nprobe"]
+        wanted = min(k * self._params["rescore_multiplier"], self.index.ntotal)
+        _, candidates = self.index.search(self._encode_input(queries), wanted)  # (Q, wanted), -1 padding
+        rows = np.where(candidates >= 0, self.store.rows_for(candidates), -1)
+        best_s, best_r = rescore(self.store, queries, rows)
+        best_s, best_r = best_s[:, :k], best_r[:, :k]
+        scores[:, : best_s.shape[1]] = best_s
+        ids[:, : best_r.shape[1]] = np.where(best_r >= 0, self.store.ids[np.maximum(best_r, 0)], -1)
+        return scores, ids
+
+    def save(self, folder: Path) -> None:
+        if self.index is not None:
+            write = self.faiss.write_index_binary if self.binary else self.faiss.write_index
+            write(self.index, str(folder / FILE_NAME))
+
+    @classmethod
+    def load(cls, kind: str, folder: Path, store: VectorStore, params: dict[str, Any]) -> "QuantizedBackend":
+        """Read ``codes.faiss`` and check it against the manifest's kind and params and the store."""
+        backend = cls(kind, store, **params)
+        path = folder / FILE_NAME
+        if path.is_file():
+            faiss = backend.faiss
+            backend.index = read_faiss(faiss.read_index_binary if backend.binary else faiss.read_index, path)
+            backend._check(path)
+        elif len(store) or kind not in TRAINED_KINDS:
+            raise MissingFileError(f"{path}: missing; the manifest names backend {kind!r}")
+        return backend
+
+    # -- checking a loaded file ---------------------------------------------------------
+
+    def _check(self, path: Path) -> None:
+        """Raise ``FormatError`` naming ``path`` unless the codes are of this kind, hold the
+        store's ids, and encode the store's (sampled) vectors."""
+        faiss, index, store = self.faiss, self.index, self.store
+        expected = {"int8": faiss.IndexIDMap, "binary": faiss.IndexBinaryIDMap, "binary_ivf": faiss.IndexBinaryIVF}
+        if not isinstance(index, expected[self.name]):
+            raise FormatError(f"{path}: a {type(index).__name__}, not the manifest's {self.name!r}")
+        dim = self.bits if self.binary else store.dim
+        if index.d != dim or index.ntotal != len(store):
+            raise FormatError(f"{path}: holds {index.ntotal} codes of dimension {index.d}, but the index folder has "
+                              f"{len(store)} vectors of dimension {store.dim}")
+        ids, codes = self._ids_and_codes(path)
+        if not np.array_equal(np.sort(ids), np.sort(store.ids)):
+            raise FormatError(f"{path}: its ids differ from items.jsonl's")
+        if self.name == "binary_ivf":
+            if self._params["nlist"] not in (index.nlist, 0):
+                raise FormatError(f"{path}: built with nlist {index.nlist}, manifest.json says {self._params}")
+            self._params["nlist"] = index.nlist
+        rows = store.sample_rows()
+        at = np.argsort(ids)[np.searchsorted(np.sort(ids), store.ids[rows])]  # positions of the sampled rows
+        if not np.array_equal(codes[at], self._codes_of(store.vectors(rows))):
+            raise FormatError(f"{path}: its codes differ from those of vectors.npy's rows")
+
+    def _inner(self):
+        if self.name == "int8":
+            return self.faiss.downcast_index(self.index.index)
+        return self.faiss.downcast_IndexBinary(self.index.index)
+
+    def _ids_and_codes(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Every code's id (n,) and the codes (n, code_size) uint8, in the same order."""
+        faiss, index = self.faiss, self.index
+        if self.name == "binary_ivf":
+            lists = index.invlists
+            parts = [(faiss.rev_swig_ptr(lists.get_ids(i), n), faiss.rev_swig_ptr(lists.get_codes(i), n * lists.code_size))
+                     for i in range(index.nlist) if (n := lists.list_size(i))]
+            ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+            codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
+            return ids, codes.reshape(-1, index.code_size)
+        inner = self._inner()
+        if not isinstance(inner, faiss.IndexScalarQuantizer if self.name == "int8" else faiss.IndexBinaryFlat):
+            raise FormatError(f"{path}: a {type(inner).__name__} inside, not the manifest's {self.name!r}")
+        if self.name == "int8" and (inner.sq.qtype != faiss.ScalarQuantizer.QT_8bit
+                                    or inner.metric_type != faiss.METRIC_INNER_PRODUCT):
+            raise FormatError(f"{path}: scalar quantizer type {inner.sq.qtype} or metric {inner.metric_type}, not 8-bit "
+                              "inner product")
+        codes = inner.codes if self.name == "int8" else inner.xb  # views, not copies: these are the big arrays
+        ids = faiss.rev_swig_ptr(index.id_map.data(), index.id_map.size()) if index.ntotal else np.zeros(0, np.int64)
+        codes = faiss.rev_swig_ptr(codes.data(), codes.size()) if index.ntotal else np.zeros(0, np.uint8)
+        return ids, codes.reshape(-1, self._code_size())
+
+    def _codes_of(self, vectors: np.ndarray) -> np.ndarray:
+        """The codes (n, code_size) that ``vectors`` (n, dim) get from the loaded index."""
+        if self.binary:
+            return sign_bits(vectors)
+        return self._inner().sa_encode(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+__all__ = ["DEFAULT_RESCORE_MULTIPLIER", "FILE_NAME", "QUANTIZED_PARAMS", "SEARCH_PARAMS", "QuantizedBackend",
+           "check_quantized_params", "sign_bits"]
