@@ -170,14 +170,18 @@ def table() -> None:
     for r in records:
         groups.setdefault((r["row"], r["lr"], r["steps"]), []).append(r)
     print("| row | lr | seeds | nDCG@10 by STS-B dev | MRR@10 by STS-B dev | nDCG@10 by selection half | "
-          "MRR@10 by selection half | STS avg (by STS-B / by selection) | steps chosen (STS-B / selection) | train s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "MRR@10 by selection half | nDCG@10 at the last step | STS avg (by STS-B / by selection) | steps chosen (STS-B / selection) | "
+          "train s: least / mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (row, lr, steps), rs in groups.items():
         col = lambda k: _mean_sd([r[k] for r in rs])  # noqa: E731
+        last = lambda rs: _mean_sd([r["curve"][-1]["report/ndcg@10"] if r.get("curve") else r["by_select/ndcg@10"]  # noqa: E731
+                                    for r in rs])
         chosen = "/".join(",".join(str(r[f"{c}/step"]) for r in rs) for c in ("by_stsb", "by_select"))
         print(f"| {row} | {lr:g} | {','.join(str(r['seed']) for r in rs)} | {col('by_stsb/ndcg@10')} | "
-              f"{col('by_stsb/mrr@10')} | {col('by_select/ndcg@10')} | {col('by_select/mrr@10')} | "
-              f"{col('by_stsb/sts7')} / {col('by_select/sts7')} | {chosen} | {col('train_s')} |")
+              f"{col('by_stsb/mrr@10')} | {col('by_select/ndcg@10')} | {col('by_select/mrr@10')} | {last(rs)} | "
+              f"{col('by_stsb/sts7')} / {col('by_select/sts7')} | {chosen} | {min(r['train_s'] for r in rs):.0f} / "
+              f"{statistics.mean(r['train_s'] for r in rs):.0f} |")
     curves = [r for r in records if r.get("curve")]
     if curves:
         print("\nReport-half nDCG@10 and STS-B dev at each evaluated step (one line per run):")

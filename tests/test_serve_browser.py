@@ -75,7 +75,7 @@ def documents_url(model):
     from simcse.documents import Document
     from simcse.serve import create_app
 
-    index = new_document_index(model, chunk_tokens=10)
+    index = new_document_index(model, chunk_tokens=10, chunk_overlap=0)  # one sentence a passage
     upsert_documents(index, model, [Document(*doc) for doc in DOCUMENTS])
     with serving(create_app(model, index)) as url:
         yield url

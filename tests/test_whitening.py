@@ -150,7 +150,7 @@ def test_dim_k_is_the_first_k_components(tmp_path, head_encoder, corpus):
     x8 = SimCSE(tmp_path / "w8", device="cpu").encode(lines)
     x16 = SimCSE.from_encoder(rewrap(head_encoder, head_encoder.config, full)).encode(lines)
     assert x8.shape == (200, 8)
-    np.testing.assert_allclose(x8, x16[:, :8], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x8, x16[:, :8], rtol=1e-4, atol=1e-3)  # unit-variance values, float32
 
 
 def test_whitening_a_whitened_model_replaces_its_whitening(tmp_path, head_encoder, corpus):
@@ -240,8 +240,8 @@ def test_cli_whiten_bad_input_is_one_line(tmp_path, tiny_bert, capsys, content, 
     src.write_bytes(content)
     code = main(["whiten", "--model", str(tiny_bert), "--pooler", "avg", "--input", str(src), "--out", str(tmp_path / "w"),
                  "--dim", "5", "--device", "cpu"])
-    err = capsys.readouterr().err
-    assert code == 2 and message in err and err.count("\n") == 1
+    err = capsys.readouterr().err  # a progress bar may come first: the error is its own last line
+    assert code == 2 and message in err.rstrip("\n").split("\n")[-1] and "Traceback" not in err
     assert not (tmp_path / "w").exists()
 
 
