@@ -186,14 +186,16 @@ class QuantizedBackend:
             raise FormatError(f"{path}: holds {index.ntotal} codes of dimension {index.d}, but the index folder has "
                               f"{len(store)} vectors of dimension {store.dim}")
         ids, codes = self._ids_and_codes(path)
-        if not np.array_equal(np.sort(ids), np.sort(store.ids)):
+        order = np.argsort(ids)
+        sorted_ids = ids[order]  # sorted once: compared with the store's, then searched
+        if not np.array_equal(sorted_ids, np.sort(store.ids)):
             raise FormatError(f"{path}: its ids differ from items.jsonl's")
         if self.name == "binary_ivf":
             if self._params["nlist"] not in (index.nlist, 0):
                 raise FormatError(f"{path}: built with nlist {index.nlist}, manifest.json says {self._params}")
             self._params["nlist"] = index.nlist
         rows = store.sample_rows()
-        at = np.argsort(ids)[np.searchsorted(np.sort(ids), store.ids[rows])]  # positions of the sampled rows
+        at = order[np.searchsorted(sorted_ids, store.ids[rows])]  # positions of the sampled rows
         if not np.array_equal(codes[at], self._codes_of(store.vectors(rows))):
             raise FormatError(f"{path}: its codes differ from those of vectors.npy's rows")
 
