@@ -7,7 +7,7 @@ captions searched by the retrieval task below are among them), then the first 43
 
 1. ``simcse whiten`` (no ``--dim``: every direction the sentences span) runs on it in a child
    process: its wall time, CPU time and peak RSS (``ru_maxrss`` of that child) are reported.
-2. Meanwhile this process encodes, with the base model's raw pooled (unnormalised, unwhitened)
+2. Then this process encodes, with the base model's raw pooled (unnormalised, unwhitened)
    embeddings, every sentence the evaluations need: the 7 STS test tasks, the retrieval set
    ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056 captions, qrels ``dev``) and
    2,000 fit sentences drawn with seed 0 for the anisotropy. They are cached under ``WORK``
@@ -129,9 +129,9 @@ def main() -> None:
     corpus = build_corpus(root, work / "corpus.txt")
     full = work / "models" / "full"
     fit_record = work / "fit.json"
-    proc, start = None, time.perf_counter()
-    if not fit_record.is_file():
-        proc = start_fit(work / "corpus.txt", full)
+    if not fit_record.is_file():  # before the other encodings, not beside them: its wall time is a speed
+        start = time.perf_counter()
+        fit_record.write_text(json.dumps(finish_fit(start_fit(work / "corpus.txt", full), start)) + "\n")
 
     from simcse import SimCSE
     from simcse.evaluation import STS_TASKS, anisotropy, evaluate
@@ -152,8 +152,6 @@ def main() -> None:
     base_sts = evaluate(recording, root, "test", STS_TASKS)
     base_ret = evaluate_user(lambda t: unit(raw(t)), retrieval)
     sts_texts = list(dict.fromkeys(sts_texts))
-    if proc is not None:
-        fit_record.write_text(json.dumps(finish_fit(proc, start)) + "\n")
     fit = json.loads(fit_record.read_text())
 
     layer = load_encoder(full).whitening
@@ -201,7 +199,8 @@ def report(fit: dict, results: list[dict], layer, corpus: list[str], root: Path,
     queries = [json.loads(line)["text"] for line in (root / RETRIEVAL / "queries.jsonl").read_text().splitlines()]
     fitted = set(corpus)
     print(f"\nFit: `simcse whiten` on {len(corpus):,} sentences: {fit['wall_s']:.0f} s wall, {fit['cpu_s']:.0f} CPU s, "
-          f"peak RSS {fit['peak_rss_mb']} MB (2 cores shared with other jobs, nice 15: wall time is not a speed). It kept {layer.out_features} of "
+          f"peak RSS {fit['peak_rss_mb']} MB ({os.cpu_count()} cores, which other jobs may have shared: the CPU time is the "
+          f"fit's own). It kept {layer.out_features} of "
           f"{layer.in_features} directions (smallest kept variance {variance.min() / variance.max():.1e} of the "
           f"largest). {sum(d in fitted for d in docs):,} of the {len(docs):,} retrieval captions and "
           f"{sum(q in fitted for q in queries):,} of its {len(queries):,} queries are fit sentences.\n")

@@ -24,6 +24,7 @@ class FakeEmbedder:
     """
 
     model_name, dim, pooler, fingerprint, weights_fingerprint = "fake", 8, "avg", "0" * 16, "0" * 16
+    truncate_dim = None
 
     def __init__(self, poison: str | None = None, first_call_delay: float = 0.0) -> None:
         self.poison, self.delay, self.calls = poison, first_call_delay, []

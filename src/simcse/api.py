@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from simcse.embedder import index_identity
 from simcse.encoder import Encoder, pad_batch
 from simcse.errors import ConfigError
 from simcse.index import DEFAULT_THRESHOLD, DEFAULT_TOP_K, Index
@@ -31,6 +33,8 @@ from simcse.model_io import weights_fingerprint as folder_fingerprint
 from simcse.model_registry import resolve_model
 from simcse.runtime import make_forward, parse_device
 from simcse.text_checks import check_text
+
+log = logging.getLogger(__name__)
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
 PROGRESS_MIN_SENTENCES = 5000
@@ -50,6 +54,22 @@ def _check_texts(sentences: Sequence[str], what: str = "sentences") -> list[str]
 
 # Weight dtypes for the torch runtime (``dtype=``, ``--dtype``); embeddings are always float32.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def check_truncate_dim(encoder: Encoder, truncate_dim: int | None, name: str) -> int | None:
+    """``truncate_dim`` if the encoder's embeddings are at least that wide (None: no truncation,
+    also for the full width); a warning if the model was not trained for that width."""
+    if truncate_dim is None or truncate_dim == encoder.dim:
+        return None
+    if type(truncate_dim) is not int or not 1 <= truncate_dim < encoder.dim:
+        raise ConfigError(f"truncate_dim must be an integer from 1 to the model's {encoder.dim} features, "
+                          f"got {truncate_dim!r}")
+    trained = encoder.config.matryoshka_dims
+    if truncate_dim not in trained:
+        log.warning("%s was %s; its first %d features may embed poorly (simcse train --matryoshka-dims)", name,
+                    f"trained for the widths {list(trained)}" if trained else "not trained to be truncated",
+                    truncate_dim)
+    return truncate_dim
 
 
 def default_device() -> torch.device:
@@ -75,8 +95,12 @@ class SimCSE:
         dtype: a key of :data:`DTYPES`: ``"float32"``, or ``"bfloat16"`` / ``"float16"``: the
             weights are cast for the ``torch`` runtime (the fast path on GPUs); embeddings come
             back as float32.
+        truncate_dim: keep the first ``truncate_dim`` features of every embedding (smaller
+            vectors and indexes); a model that returns unit vectors returns them renormalised.
+            Works best at the widths a Matryoshka-trained model records
+            (``EncoderConfig.matryoshka_dims``); other widths work, with a logged warning.
 
-    ``model_name``, ``folder``, ``device``, ``runtime``, ``quantize`` and ``dtype`` stay readable
+    ``model_name``, ``folder``, ``device``, ``runtime``, ``quantize``, ``dtype`` and ``truncate_dim`` stay readable
     as attributes (resume records of :mod:`simcse.stream_encode` note them).
     """
 
@@ -89,6 +113,7 @@ class SimCSE:
         runtime: str = "torch",
         quantize: bool = False,
         dtype: str = "float32",
+        truncate_dim: int | None = None,
     ) -> None:
         self.model_name = str(model_name_or_path)
         self.runtime, self.quantize, self.dtype = runtime, quantize, dtype
@@ -104,6 +129,7 @@ class SimCSE:
         self.encoder.to(self.device, DTYPES[dtype]).eval()
         self._forward = make_forward(runtime, self.encoder, self.device, folder, quantize)
         self.index: Index | None = None
+        self.truncate_dim = check_truncate_dim(self.encoder, truncate_dim, self.model_name)
 
     @classmethod
     def from_encoder(cls, encoder: Encoder, device: str | torch.device | None = None) -> "SimCSE":
@@ -116,12 +142,14 @@ class SimCSE:
         self.encoder, self.index, self.folder = encoder, None, None
         self._fingerprint = self._weights_fingerprint = None
         self._forward = make_forward("torch", encoder, self.device, None)
+        self.truncate_dim = None
         return self
 
     @property
     def dim(self) -> int:
-        """The embedding width: the backbone's H, or K for a model whitened to K dimensions."""
-        return self.encoder.dim
+        """The embedding width: the backbone's H, or K for a model whitened to K dimensions, or
+        ``truncate_dim``."""
+        return self.truncate_dim or self.encoder.dim
 
     @property
     def pooler(self) -> str:
@@ -154,10 +182,11 @@ class SimCSE:
     @property
     def fingerprint(self) -> str:
         """A short hash of what makes the vectors: :attr:`weights_fingerprint`, the weight dtype
-        and the encoder settings in force (pooler, max_length, head). Resume records compare it."""
+        and the encoder settings in force (pooler, max_length, head, truncation). Resume records compare it."""
         if self._fingerprint is None:
             config = json.dumps(dataclasses.asdict(self.encoder.config), sort_keys=True)
-            parts = [self.weights_fingerprint, self.dtype, config]
+            parts = [self.weights_fingerprint, self.dtype, config] + ([f"truncate {self.truncate_dim}"]
+                                                                      if self.truncate_dim else [])
             self._fingerprint = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
         return self._fingerprint
 
@@ -171,7 +200,9 @@ class SimCSE:
         show_progress: bool | None = None,
         dropout: bool = False,
     ) -> np.ndarray:
-        """Embed sentences: a str gives shape (H,), a list of N strings (N, H); float32.
+        """Embed sentences: a str gives shape (D,), a list of N strings (N, D); float32
+        (D = :attr:`dim`: with ``truncate_dim``, the first D features, renormalised when the
+        model or ``normalize`` asks for unit vectors).
 
         Sentences are sorted by token length to cut padding and returned in input order.
         ``dropout=True`` encodes as training does (dropout active, each call drawing new
@@ -192,10 +223,10 @@ class SimCSE:
             pad_id = self.encoder.tokenizer.pad_token_id or 0
             try:
                 for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
-                    out[rows] = self._forward(pad_batch(feats, rows, pad_id))
+                    out[rows] = self._forward(pad_batch(feats, rows, pad_id))[:, : self.dim]
             finally:  # an interrupted or failed call leaves the mode as it found it
                 self.encoder.train(was_training)
-        if normalize:
+        if normalize or (self.truncate_dim and self.encoder.config.normalize):
             out = normalize_rows(out)
         return out[0] if single else out
 
@@ -218,8 +249,7 @@ class SimCSE:
         """Append ``sentences`` to the index (built empty first if needed)."""
         texts = _check_texts(sentences)
         if self.index is None:
-            self.index = Index(self.dim, "exact", model=self.model_name, pooler=self.pooler,
-                               fingerprint=self.weights_fingerprint)
+            self.index = Index(self.dim, "exact", **index_identity(self))
         self.index.add(texts, self.encode(texts, batch_size=batch_size, normalize=True))
 
     def save_index(self, path: str | os.PathLike) -> None:
@@ -229,10 +259,10 @@ class SimCSE:
         self.index.save(path)
 
     def load_index(self, path: str | os.PathLike, **search_params: int) -> None:
-        """Open a saved index; refused if it was built with another model, dimension or pooler,
-        or with weights other than this model's (a retrained model saved in the same folder)."""
-        self.index = Index.load(path, model=self.model_name, dim=self.dim, pooler=self.pooler,
-                                fingerprint=self.weights_fingerprint, **search_params)
+        """Open a saved index; refused if it was built with another model, dimension (or
+        truncation) or pooler, or with weights other than this model's (a retrained model saved
+        in the same folder)."""
+        self.index = Index.load(path, dim=self.dim, **index_identity(self), **search_params)
 
     def search(self, query: str, top_k: int = DEFAULT_TOP_K,
                threshold: float | None = DEFAULT_THRESHOLD) -> list[tuple[str, float]]:

@@ -57,7 +57,7 @@ def read_json(path: Path, expect: type = dict, why: str = "the folder needs it")
     return value
 
 
-_JSON_NAMES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
+_JSON_NAMES = {dict: "object", list: "array", tuple: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
 def json_type(value: Any) -> str:
@@ -77,6 +77,8 @@ def _matches(value: Any, hint: Any) -> bool:
         return type(value) is hint
     if hint is float:
         return type(value) in (int, float) and math.isfinite(value)
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]
+        return isinstance(value, (list, tuple)) and all(_matches(v, typing.get_args(hint)[0]) for v in value)
     return isinstance(value, typing.get_origin(hint) or hint)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from simcse import distributed as dist
 from simcse.chunking import Span, check_chunking, chunk_texts, default_chunking
 from simcse.documents import Document, document_format
-from simcse.embedder import TokenizingEmbedder
+from simcse.embedder import TokenizingEmbedder, index_identity
 from simcse.errors import ConfigError
 from simcse.index.core import SENTENCES_ONLY, Index, UpsertCounts
 from simcse.index.documents import DocumentTable
@@ -78,8 +78,7 @@ def new_document_index(model: TokenizingEmbedder, backend: str = "exact", *, chu
     model = _tokenizing(model)
     tokens, overlap = default_chunking(model.max_length, chunk_tokens, chunk_overlap)
     _check_fits(model, tokens, overlap)
-    return Index(model.dim, backend, model=model.model_name, pooler=model.pooler, fingerprint=model.weights_fingerprint,
-                 documents=DocumentTable(tokens, overlap), **params)
+    return Index(model.dim, backend, **index_identity(model), documents=DocumentTable(tokens, overlap), **params)
 
 
 def _check_fits(model: TokenizingEmbedder, chunk_tokens: int, chunk_overlap: int) -> None:

@@ -29,12 +29,16 @@ class EncoderConfig:
         inference too (the supervised recipe).
     max_length: tokens per sentence after truncation.
     normalize: always return unit vectors (set for models saved with a Normalize module).
+    matryoshka_dims: the widths its embedding was trained to be cut to (``simcse train
+        --matryoshka-dims``), widest first; ``SimCSE(..., truncate_dim=)`` takes any width,
+        these are the ones that work well. Empty: not trained for it.
     """
 
     pooler: str = "cls"
     mlp_only_train: bool = False
     max_length: int = 32
     normalize: bool = False
+    matryoshka_dims: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = field_type_problems({f.name: getattr(self, f.name) for f in fields(self)}, EncoderConfig)
@@ -43,6 +47,8 @@ class EncoderConfig:
         check_pooler(self.pooler)
         if self.max_length < 1:
             raise ConfigError(f"max_length must be >= 1, got {self.max_length}")
+        if any(type(d) is not int or d < 1 for d in self.matryoshka_dims):
+            raise ConfigError(f"matryoshka_dims must be integers >= 1, got {list(self.matryoshka_dims)}")
 
     @property
     def has_head(self) -> bool:
@@ -70,15 +76,17 @@ class Encoder(nn.Module):
     to embeddings (B, D): D = H, or the whitening's K.
 
     ``whitening`` (fitted by ``simcse whiten``) applies to the pooled embedding, after the head,
-    before normalisation.
+    before normalisation. ``head``: an MLP head to use (shared, not copied) when the config has
+    one; None makes a new one.
     """
 
-    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig, whitening: Whitening | None = None) -> None:
+    def __init__(self, backbone: nn.Module, tokenizer, config: EncoderConfig, whitening: Whitening | None = None,
+                 head: MLPHead | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.config = config
-        self.head = MLPHead(self.hidden_size) if config.has_head else None
+        self.head = (head or MLPHead(self.hidden_size)) if config.has_head else None
         if whitening is not None and whitening.in_features != self.hidden_size:
             raise ConfigError(f"the whitening takes {whitening.in_features} features, the encoder gives {self.hidden_size}")
         self.whitening = whitening

@@ -30,11 +30,10 @@ from simcse.artefacts import read_json
 from simcse.atomic import atomic_file
 from simcse.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_FRACTION
 from simcse.documents import document_format
-from simcse.embedder import Embedder
+from simcse.embedder import Embedder, index_identity
 from simcse.errors import ConfigError, FormatError
 from simcse.index.core import Index
-from simcse.index.faiss_backend import KIND_PARAMS, PARAM_RANGE
-from simcse.index.quantized import QUANTIZED_PARAMS
+from simcse.index.faiss_backend import PARAM_RANGE
 from simcse.index.registry import BACKENDS, backend_entry
 from simcse.index.store import VectorStore
 from simcse.settings import setting
@@ -60,8 +59,8 @@ START_FILE = "index-start.json"  # in the work folder of ``add``: the index's co
 
 def backend_defaults(param: str) -> str:
     """``param``'s default in each backend that takes it, read from the registry (for ``--help``)."""
-    kinds = {**KIND_PARAMS, **QUANTIZED_PARAMS}
-    return "the backend's: " + ", ".join(f"{kind} {p[param]}" for kind, p in kinds.items() if param in p)
+    return "the backend's: " + ", ".join(f"{name} {entry.defaults[param]}" for name, entry in BACKENDS.items()
+                                         if param in entry.defaults)
 
 
 def backend_param(param: str) -> Any:
@@ -139,8 +138,7 @@ def build_index(model: Embedder, cfg: IndexBuildConfig, show_progress: bool = Tr
         store = VectorStore(model.dim)
         for k, (texts, vectors) in enumerate(_texts_and_vectors(cfg, work, lines, model.dim)):
             store.append(np.arange(k * cfg.chunk_lines, k * cfg.chunk_lines + len(texts)), texts, vectors)
-        index = Index.from_store(store, cfg.backend, model=model.model_name, pooler=model.pooler,
-                                 fingerprint=model.weights_fingerprint, **cfg.params())
+        index = Index.from_store(store, cfg.backend, **index_identity(model), **cfg.params())
         index.save(cfg.out)
         shutil.rmtree(work, ignore_errors=True)
     dist.barrier()

@@ -1,10 +1,13 @@
-"""SimCSE's objective: InfoNCE over in-batch negatives, a pure function of embeddings.
+"""SimCSE's objective: InfoNCE over in-batch negatives, a pure function of embeddings; and the
+Matryoshka wrapper that applies any such loss to prefixes of the embeddings.
 
 Nothing here knows about processes or models: under several processes the caller gathers
 embeddings first (:func:`simcse.distributed.gather_with_grad`) and passes the global batch.
 """
 
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,4 +60,33 @@ def info_nce(
     return F.cross_entropy(logits, labels)
 
 
-__all__ = ["info_nce"]
+def matryoshka(loss: Callable[..., Tensor], dims: Sequence[int],
+               weights: Sequence[float] | None = None) -> Callable[..., Tensor]:
+    """Matryoshka representation learning (Kusupati et al., 2022) around ``loss``: the returned
+    function takes the same arguments, applies ``loss`` to the first ``d`` features of every
+    embedding tensor for each ``d`` in ``dims``, and returns ``sum_d weight_d * loss_d``.
+
+    ``loss`` stays pure and unaware of it: with :func:`info_nce` each prefix is normalized
+    there, so a prefix is trained to work alone as a unit vector (what ``truncate_dim`` serves).
+    ``weights`` default to 1 each (sentence-transformers' ``MatryoshkaLoss``). Tensors are
+    (B, H) with H >= max(dims); ``None`` arguments (no hard negatives) pass through.
+    """
+    dims = tuple(dims)
+    weights = tuple(weights) if weights else (1.0,) * len(dims)
+    if not dims or len(weights) != len(dims) or min(dims) < 1:
+        raise ValueError(f"need one weight per dim and dims >= 1, got dims {dims} and weights {weights}")
+
+    def per_prefix(*embeddings: Tensor | None, **kwargs) -> Tensor:
+        widest = max(e.shape[-1] for e in embeddings if e is not None)
+        if max(dims) > widest:
+            raise ValueError(f"Matryoshka dim {max(dims)} is more than the embeddings' {widest} features")
+        total = None
+        for d, w in zip(dims, weights):
+            term = w * loss(*(None if e is None else e[..., :d] for e in embeddings), **kwargs)
+            total = term if total is None else total + term
+        return total
+
+    return per_prefix
+
+
+__all__ = ["info_nce", "matryoshka"]

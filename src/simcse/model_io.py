@@ -115,7 +115,10 @@ def save_encoder(encoder: Encoder, path: str | os.PathLike) -> Path:
         encoder.backbone.save_pretrained(tmp, safe_serialization=True)
         encoder.tokenizer.save_pretrained(tmp)
         whitening = {} if encoder.whitening is None else {"whitening": encoder.whitening.record()}
-        _write_json(tmp / SIMCSE_CONFIG, {**dataclasses.asdict(cfg), **whitening, "format_version": FORMAT_VERSION})
+        config = dataclasses.asdict(cfg)
+        if not cfg.matryoshka_dims:  # a model not trained for truncation: the file earlier simcse versions read
+            del config["matryoshka_dims"]
+        _write_json(tmp / SIMCSE_CONFIG, {**config, **whitening, "format_version": FORMAT_VERSION})
         if encoder.whitening is not None:
             save_whitening(encoder.whitening, tmp / WHITENING_DIR)
         _write_json(tmp / "config_sentence_transformers.json", {
@@ -243,6 +246,7 @@ def _check_st_files(folder: Path, ours: _Layout) -> None:
 
 
 def _encoder_config(path: Path, **values) -> EncoderConfig:
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}  # JSON arrays: tuple fields
     try:
         return EncoderConfig(**values)
     except ConfigError as err:  # wrong types, unknown pooler, max_length < 1

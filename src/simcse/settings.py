@@ -12,7 +12,8 @@ From that one declaration come
 Flags that are not given stay unset (``argparse.SUPPRESS``), so the dataclass defaults, and
 presets or config files where a command has them, are never overridden by a copy of a
 default. Field types: ``str``, ``int``, ``float``, ``bool``, ``Path``, ``Literal[...]``,
-``X | None`` and ``tuple[X, ...]`` (a repeatable flag).
+``X | None`` and ``tuple[X, ...]`` (a repeatable flag; numbers may also be given
+comma-separated: ``--dims 384,256 128``).
 """
 
 from __future__ import annotations
@@ -239,7 +240,9 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
                     shown = (*valid, NONE) if spec.nullable else valid
                     kwargs.setdefault("metavar", "{" + ",".join(shown) + "}")
                     kwargs["type"] = _choice_parser(spec, shown)
-            if spec.many:
+            if spec.many and spec.scalar in (int, float):
+                kwargs.update(type=_comma_list(kwargs["type"]), action=_Flatten, nargs="+")
+            elif spec.many:
                 if meta.get("repeat") == "append":
                     kwargs["action"] = "append"
                 else:
@@ -253,6 +256,21 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
             kwargs["required"] = True
         parser.add_argument("--" + f.name.removeprefix(strip_prefix).replace("_", "-"), dest=f.name, **kwargs)
+
+
+def _comma_list(parse: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    def parse_list(text: str) -> list[Any]:
+        return [parse(part) for part in text.split(",") if part.strip()]
+
+    parse_list.__name__ = parse.__name__
+    return parse_list
+
+
+class _Flatten(argparse.Action):
+    """``--dims 384,256 128`` -> [384, 256, 128]: each word parsed to a list, the lists joined."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, [v for word in values for v in word])
 
 
 def _choice_parser(spec: FieldType, shown: tuple[str, ...]) -> Callable[[str], Any]:

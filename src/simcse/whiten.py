@@ -50,9 +50,7 @@ class WhitenConfig:
 
 def rewrap(encoder: Encoder, config: EncoderConfig, whitening: Whitening | None) -> Encoder:
     """An encoder sharing ``encoder``'s backbone and head (not copies), with another config and whitening."""
-    out = Encoder(encoder.backbone, encoder.tokenizer, config, whitening)
-    out.head = encoder.head
-    return out.train(encoder.training)
+    return Encoder(encoder.backbone, encoder.tokenizer, config, whitening, encoder.head).train(encoder.training)
 
 
 def fit_file(encoder: Encoder, path: str | Path, dim: int | None = None, batch_size: int = 64,

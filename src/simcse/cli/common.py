@@ -19,8 +19,9 @@ from simcse.pooling import POOLERS
 from simcse.runtime import RUNTIMES, parse_device
 from simcse.settings import add_flags, check_fields, setting
 
-# ModelOptions fields that say how a model runs, not which model (``simcse export`` skips all but quantize).
-RUN_FIELDS = ("device", "runtime", "quantize", "dtype")
+# ModelOptions fields that say how a model runs, not which model (``simcse export`` skips all but
+# quantize, ``simcse whiten`` all but device).
+RUN_FIELDS = ("device", "runtime", "quantize", "dtype", "truncate_dim")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class ModelOptions:
                              "--runtime onnx, or the file simcse export writes)")
     dtype: str = setting("float32", "weight dtype with --runtime torch (half precision: the fast path on GPUs)",
                          choices=lambda: DTYPES)
+    truncate_dim: int | None = setting(None, "keep the first N features of each embedding (renormalised): smaller "
+                                       "vectors, best at the widths a model trained with --matryoshka-dims records",
+                                       min=1, shown_default="whole; with an index, the index's")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -74,17 +78,20 @@ def add_model_flags(parser: argparse.ArgumentParser, model_default: str | None =
 def load_model(opts: ModelOptions, default: str = DEFAULT_MODEL) -> SimCSE:
     """The model ``opts`` describe (``opts.model``, else ``default``), ready for inference."""
     return SimCSE(opts.model or default, device=opts.device, pooler=opts.pooler, max_length=opts.max_length,
-                  runtime=opts.runtime, quantize=opts.quantize, dtype=opts.dtype)
+                  runtime=opts.runtime, quantize=opts.quantize, dtype=opts.dtype, truncate_dim=opts.truncate_dim)
 
 
 def load_index_and_model(folder: Path, opts: ModelOptions, tuning: SearchTuning) -> tuple[Index, SimCSE]:
     """The index folder and its model: ``opts.model``, else the one its manifest names, with the
-    manifest's pooler unless ``opts`` overrides it; refused when the two do not match, or when
-    the model's weights changed since the index was built."""
+    manifest's pooler and truncation unless ``opts`` overrides them; refused when the two do not
+    match, or when the model's weights changed since the index was built."""
     manifest = Manifest.read(Path(folder))
-    model = load_model(dataclasses.replace(opts, pooler=opts.pooler or manifest.pooler), default=manifest.model)
+    model = load_model(dataclasses.replace(opts, pooler=opts.pooler or manifest.pooler,
+                                           truncate_dim=opts.truncate_dim or manifest.truncate_dim),
+                       default=manifest.model)
     index = Index.load(folder, model=model.model_name, dim=model.dim, pooler=model.pooler,
-                       fingerprint=model.weights_fingerprint if manifest.fingerprint else None, **tuning.params())
+                       fingerprint=model.weights_fingerprint if manifest.fingerprint else None,
+                       truncate_dim=model.truncate_dim, **tuning.params())
     return index, model
 
 

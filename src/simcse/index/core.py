@@ -74,6 +74,8 @@ class Index:
         backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS), or
             ``"int8"``, ``"binary"`` or ``"binary_ivf"`` (FAISS codes, rescored in float32).
         model, pooler: the encoder that makes the vectors, recorded in the manifest.
+        truncate_dim: that encoder's embeddings were cut to their first ``dim`` features
+            (``SimCSE(..., truncate_dim=)``), recorded so that queries are cut alike; None: whole.
         fingerprint: its weights' fingerprint (``SimCSE.weights_fingerprint``; "" = unknown),
             recorded in the manifest and compared by :meth:`load`.
         documents: an empty :class:`DocumentTable` for an index of documents (filled by
@@ -83,16 +85,18 @@ class Index:
     """
 
     def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None,
-                 fingerprint: str = "", documents: DocumentTable | None = None, **params: Any) -> None:
+                 fingerprint: str = "", truncate_dim: int | None = None, documents: DocumentTable | None = None,
+                 **params: Any) -> None:
         self.store = VectorStore(dim)
         self.backend: Backend = backend_entry(backend).create(self.store, **params)
         self.model, self.pooler, self.fingerprint = (model_id(model) if model else ""), pooler, fingerprint
+        self.truncate_dim = _checked_truncation(truncate_dim, dim)
         self.next_id = 0
         self.documents = documents
 
     @classmethod
     def from_store(cls, store: VectorStore, backend: str = "exact", *, model: str = "", pooler: str | None = None,
-                   fingerprint: str = "", **params: Any) -> "Index":
+                   fingerprint: str = "", truncate_dim: int | None = None, **params: Any) -> "Index":
         """Wrap filled rows (e.g. memory-mapped shards) and build the backend over all of them at once."""
         bad = store.first_non_unit_row()
         if bad:
@@ -102,6 +106,7 @@ class Index:
         self.store, self.backend = store, backend_entry(backend).create(store, **params)
         self.backend.rebuild()
         self.model, self.pooler, self.fingerprint = (model_id(model) if model else ""), pooler, fingerprint
+        self.truncate_dim = _checked_truncation(truncate_dim, store.dim)
         self.next_id = int(store.ids.max()) + 1 if len(store) else 0
         self.documents = None
         return self
@@ -254,7 +259,7 @@ class Index:
         return Manifest(model=self.model, dim=self.dim, pooler=self.pooler, backend=self.backend.name,
                         params=self.backend.params, count=len(self), next_id=self.next_id, fingerprint=self.fingerprint,
                         chunk_tokens=None if docs is None else docs.chunk_tokens,
-                        chunk_overlap=None if docs is None else docs.chunk_overlap)
+                        chunk_overlap=None if docs is None else docs.chunk_overlap, truncate_dim=self.truncate_dim)
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the index folder atomically (replacing any previous one only once complete)."""
@@ -267,10 +272,11 @@ class Index:
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, model: str | None = None, dim: int | None = None,
-             pooler: str | None = None, fingerprint: str | None = None, mmap: bool = True,
-             **search_params: int) -> "Index":
+             pooler: str | None = None, fingerprint: str | None = None, truncate_dim: int | None = None,
+             mmap: bool = True, **search_params: int) -> "Index":
         """Open an index folder; ``model``/``dim``/``pooler``/``fingerprint`` (the model's
-        ``weights_fingerprint``), when given, must match the manifest (:meth:`Manifest.check_compatible`).
+        ``weights_fingerprint``)/``truncate_dim`` (checked with ``dim``), when given, must match the
+        manifest (:meth:`Manifest.check_compatible`).
 
         ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM; the
         quantized backends then hold only their codes in RAM); ``search_params`` (``nprobe``,
@@ -280,7 +286,7 @@ class Index:
         folder = Path(folder)
         recover_dir(folder)  # a save cut short between its two renames (systems without an atomic swap)
         manifest = Manifest.read(folder)
-        manifest.check_compatible(folder, model, dim, pooler, fingerprint)
+        manifest.check_compatible(folder, model, dim, pooler, fingerprint, truncate_dim)
         entry = backend_entry(manifest.backend)
         self = cls.__new__(cls)
         self.store = VectorStore.load(folder, manifest.dim, mmap=mmap)
@@ -292,10 +298,16 @@ class Index:
         self.documents = DocumentTable.read(folder, self.store, manifest.chunk_tokens, manifest.chunk_overlap)
         self.backend = entry.load(folder, self.store, manifest.params)
         self.model, self.pooler, self.next_id = manifest.model, manifest.pooler, manifest.next_id
-        self.fingerprint = manifest.fingerprint
+        self.fingerprint, self.truncate_dim = manifest.fingerprint, manifest.truncate_dim
         if search_params:
             self.set_search_params(**search_params)
         return self
+
+
+def _checked_truncation(truncate_dim: int | None, dim: int) -> int | None:
+    if truncate_dim is not None and truncate_dim != dim:
+        raise ValueError(f"truncate_dim {truncate_dim} must be the index's dim {dim} (or None)")
+    return truncate_dim
 
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_TOP_K", "SENTENCES_ONLY", "Hit", "Index", "UpsertCounts"]

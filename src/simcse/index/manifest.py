@@ -38,15 +38,19 @@ class Manifest:
     fingerprint: str = ""  # the model's weights_fingerprint when built; "" = unknown (older folders)
     chunk_tokens: int | None = None  # an index of documents: tokens per passage (None: sentences)
     chunk_overlap: int | None = None  # an index of documents: tokens shared by consecutive passages
+    truncate_dim: int | None = None  # the model's embeddings cut to their first ``dim`` features (None: whole)
     metric: str = "inner_product"
     format_version: int = FORMAT_VERSION
 
     def write(self, folder: Path) -> None:
-        """Write ``manifest.json``; an index of sentences leaves out the chunk fields, so its
-        manifest is the one every earlier simcse wrote and reads."""
+        """Write ``manifest.json``; an index of sentences leaves out the chunk fields, and one of
+        whole embeddings ``truncate_dim``, so its manifest is the one every earlier simcse wrote
+        and reads."""
         data = dataclasses.asdict(self)
         if self.chunk_tokens is None:
             data = {k: v for k, v in data.items() if k not in ("chunk_tokens", "chunk_overlap")}
+        if self.truncate_dim is None:
+            del data["truncate_dim"]
         (folder / FILE_NAME).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
@@ -72,6 +76,8 @@ class Manifest:
                 self.chunk_tokens >= 1 and 0 <= self.chunk_overlap < self.chunk_tokens)):
             raise FormatError(f"{path}: chunk_tokens and chunk_overlap must both be null (sentences) or integers "
                               f"with 0 <= chunk_overlap < chunk_tokens; got {self.chunk_tokens}, {self.chunk_overlap}")
+        if self.truncate_dim is not None and self.truncate_dim != self.dim:
+            raise FormatError(f"{path}: truncate_dim {self.truncate_dim} is not the index's dim {self.dim}")
         if self.metric != "inner_product":
             raise FormatError(f"{path}: field 'metric' is {self.metric!r}; only 'inner_product' is supported")
         try:
@@ -83,15 +89,16 @@ class Manifest:
         return self
 
     def check_compatible(self, folder: Path, model: str | None, dim: int | None, pooler: str | None,
-                         fingerprint: str | None = None) -> None:
+                         fingerprint: str | None = None, truncate_dim: int | None = None) -> None:
         """Refuse an encoder other than the one that built the index (named in the message), and
-        the same model with other weights (both fingerprints known and different)."""
-        built = f"model {self.model!r} (dim {self.dim}, pooler {self.pooler})"
-        asked = f"model {model!r} (dim {dim}, pooler {pooler})"
+        the same model with other weights (both fingerprints known and different). ``dim`` and
+        ``truncate_dim`` are the width of the encoder's vectors and what it cut them to."""
+        built = f"model {self.model!r} (dim {self.dim}{_cut(self.truncate_dim)}, pooler {self.pooler})"
+        asked = f"model {model!r} (dim {dim}{_cut(truncate_dim)}, pooler {pooler})"
         problems = []
         if model is not None and model_id(model) != self.model:
             problems.append("model")
-        if dim is not None and dim != self.dim:
+        if dim is not None and (dim, truncate_dim) != (self.dim, self.truncate_dim):
             problems.append("dimension")
         if pooler is not None and self.pooler is not None and pooler != self.pooler:
             problems.append("pooler")
@@ -103,6 +110,10 @@ class Manifest:
         if fingerprint and self.fingerprint and fingerprint != self.fingerprint:
             raise ConfigError(f"{folder}: the weights of {self.model} changed since this index was built "
                               f"(fingerprint {self.fingerprint}, now {fingerprint}); rebuild it")
+
+
+def _cut(truncate_dim: int | None) -> str:
+    return "" if truncate_dim is None else " by truncation"
 
 
 __all__ = ["FILE_NAME", "FORMAT_VERSION", "Manifest", "model_id"]

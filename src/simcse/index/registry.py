@@ -32,8 +32,13 @@ class Backend(Protocol):
 class BackendEntry(NamedTuple):
     create: Callable[..., Backend]  # (store, **params) -> Backend
     load: Callable[[Path, VectorStore, dict[str, Any]], Backend]  # (folder, store, params) -> Backend
-    params: tuple[str, ...]  # the parameters it accepts
+    defaults: dict[str, int]  # the parameters it accepts, with their defaults
     check: Callable[[dict[str, Any], int], dict[str, Any]]  # (params, dim) -> params with defaults; ConfigError
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the parameters it accepts."""
+        return tuple(self.defaults)
 
 
 def _exact_params(params: dict[str, Any], dim: int) -> dict[str, Any]:
@@ -48,14 +53,14 @@ def _exact(store: VectorStore, **params: Any) -> ExactBackend:
 
 
 BACKENDS: dict[str, BackendEntry] = {
-    "exact": BackendEntry(_exact, ExactBackend.load, (), _exact_params),
+    "exact": BackendEntry(_exact, ExactBackend.load, {}, _exact_params),
     **{
-        kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), tuple(defaults),
+        kind: BackendEntry(partial(FaissBackend, kind), partial(FaissBackend.load, kind), defaults,
                            partial(check_params, kind))
         for kind, defaults in KIND_PARAMS.items()
     },
     **{
-        kind: BackendEntry(partial(QuantizedBackend, kind), partial(QuantizedBackend.load, kind), tuple(defaults),
+        kind: BackendEntry(partial(QuantizedBackend, kind), partial(QuantizedBackend.load, kind), defaults,
                            partial(check_quantized_params, kind))
         for kind, defaults in QUANTIZED_PARAMS.items()
     },

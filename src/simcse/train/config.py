@@ -53,6 +53,12 @@ class TrainConfig(UserEvaluators):
     max_train_samples: int = _f(0, "use only the first N rows (0 = all)", min=0)
     temperature: float = _f(0.05, "softmax temperature of InfoNCE (= 1 / scale)")
     hard_negative_weight: float = _f(0.0, "logit bias on each anchor's own hard negative (0 = none)")
+    matryoshka_dims: tuple[int, ...] = _f((), "Matryoshka: also train the first N features of the embedding to work "
+                                          "alone, for each N given (e.g. 384,256,128,64; list the full width to keep "
+                                          "training it), summing the loss over them; the saved model records them "
+                                          "for --truncate-dim. none = the full embedding only", min=1)
+    matryoshka_weights: tuple[float, ...] = _f((), "the weight of each --matryoshka-dims loss, in the same order; "
+                                               "none = 1 each", min=0)
     batch_size: int = _f(64, "examples per step, summed over processes", min=1)
     length_groups: int = _f(0, "encode each step's sentences in N slices of similar length, each padded to its own longest "
                             "(same embeddings, less padding); 0 = auto: 4 on CPU, 1 on GPU", min=0)
@@ -100,6 +106,11 @@ class TrainConfig(UserEvaluators):
         if self.metric_for_best_model.rsplit("/", 1)[-1] in NOT_SELECTABLE:
             raise ConfigError(f"metric_for_best_model {self.metric_for_best_model!r} cannot select a model (higher must "
                               f"be better; not {', '.join(NOT_SELECTABLE)})")
+        if self.matryoshka_weights and len(self.matryoshka_weights) != len(self.matryoshka_dims):
+            raise ConfigError(f"matryoshka_weights gives {len(self.matryoshka_weights)} weights for "
+                              f"{len(self.matryoshka_dims)} matryoshka_dims; give one per dim, or none")
+        if len(set(self.matryoshka_dims)) != len(self.matryoshka_dims):
+            raise ConfigError(f"matryoshka_dims {list(self.matryoshka_dims)} repeats a dim")
         if self.grad_cache_chunk and self.do_mlm:
             raise ConfigError("grad_cache_chunk works with the contrastive loss alone (not with do_mlm)")
 

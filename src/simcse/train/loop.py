@@ -58,7 +58,8 @@ class TrainResult:
 
 def load_training_encoder(cfg: TrainConfig) -> Encoder:
     """The starting encoder. ``pooler='cls'`` always gets a fresh MLP head (SimCSE's
-    ``cl_init``: normal(0, initializer_range), zero bias) on the raw [CLS] state."""
+    ``cl_init``: normal(0, initializer_range), zero bias) on the raw [CLS] state. Its config
+    records the Matryoshka dims it is trained for (the models saved from it say so)."""
     if cfg.pooler != "cls":
         enc = load_encoder(cfg.model, pooler=cfg.pooler, mlp_only_train=cfg.mlp_only_train)
     else:
@@ -66,14 +67,23 @@ def load_training_encoder(cfg: TrainConfig) -> Encoder:
     if enc.whitening is not None:  # fitted to these weights' embeddings: training would leave it stale
         raise ConfigError(f"{cfg.model} is whitened (simcse whiten); train the model it was fitted on, then whiten "
                           "the trained one")
+    too_wide = [d for d in cfg.matryoshka_dims if d > enc.dim]
+    if too_wide:
+        raise ConfigError(f"matryoshka_dims {too_wide} exceed the {enc.dim} features of {cfg.model}'s embedding")
     if cfg.pooler != "cls":
+        enc.config = dataclasses.replace(enc.config, matryoshka_dims=_widest_first(cfg.matryoshka_dims))
         return enc
-    config = dataclasses.replace(enc.config, pooler="cls", mlp_only_train=bool(cfg.mlp_only_train))
+    config = dataclasses.replace(enc.config, pooler="cls", mlp_only_train=bool(cfg.mlp_only_train),
+                                 matryoshka_dims=_widest_first(cfg.matryoshka_dims))
     enc = Encoder(enc.backbone, enc.tokenizer, config)
     std = float(getattr(enc.backbone.config, "initializer_range", 0.02))
     nn.init.normal_(enc.head.linear.weight, std=std)
     nn.init.zeros_(enc.head.linear.bias)
     return enc
+
+
+def _widest_first(dims: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(dims, reverse=True))
 
 
 def build_model_and_data(cfg: TrainConfig, device: torch.device, root: Path) -> tuple[nn.ModuleDict, TrainingSet, Path]:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from simcse import distributed as dist
 from simcse.encoder import Encoder
 from simcse.errors import ConfigError, TrainingDiverged
-from simcse.losses import info_nce
+from simcse.losses import info_nce, matryoshka
 from simcse.train.config import TrainConfig
 from simcse.train.grad_cache import cached_step
 from simcse.train.length_groups import grouped_forward
@@ -53,10 +53,12 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module, device: torch.device, to
 
 
 def contrastive_loss(emb: Tensor, views: int, cfg: TrainConfig) -> Tensor:
-    """(V*B, H) view-major embeddings -> InfoNCE over the batch gathered from every process."""
+    """(V*B, H) view-major embeddings -> InfoNCE over the batch gathered from every process
+    (with ``matryoshka_dims``: summed over those prefixes of the gathered embeddings)."""
     z = [dist.gather_with_grad(v) for v in emb.view(views, -1, emb.shape[-1]).unbind(0)]
     negatives = z[2] if views == 3 else None
-    return info_nce(z[0], z[1], negatives, temperature=cfg.temperature, hard_negative_weight=cfg.hard_negative_weight)
+    loss = matryoshka(info_nce, cfg.matryoshka_dims, cfg.matryoshka_weights) if cfg.matryoshka_dims else info_nce
+    return loss(z[0], z[1], negatives, temperature=cfg.temperature, hard_negative_weight=cfg.hard_negative_weight)
 
 
 def embed_tokens(encoder: Encoder, batch: dict[str, Tensor], groups: int) -> dict[str, Tensor]:

@@ -1,0 +1,179 @@
+"""Matryoshka training (``simcse train --matryoshka-dims``), measured: the README's table.
+
+Rows, each from the embedded all-MiniLM-L6-v2 (mean pooling and Normalize kept), supervised
+SimCSE with in-batch negatives on 12,800 Flickr30k caption pairs drawn with seed 0 from
+``training/flickr30k_pairs`` (two captions of the same training image), max length 32,
+batch 64, lr 5e-5, temperature 0.05, no warmup, linear decay, 200 steps, the last step kept:
+
+* ``base``: the starting model, untrained;
+* ``plain``: that training (seeds 1, 2, 3);
+* ``matryoshka``: the same data, steps and seeds with ``--matryoshka-dims 384,256,128,64``
+  (weights 1 each).
+
+Each model is scored at 384, 256, 128 and 64 dims: the 7 STS test tasks (average Spearman x
+100) and in-domain retrieval on ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056
+captions, qrels ``dev``; nDCG@10 x 100). Every sentence is encoded once at full width; a
+narrower score takes the first D features and renormalises, which is what
+``SimCSE(model, truncate_dim=D)`` returns (``tests/test_matryoshka.py`` proves it; each run
+also checks it here on 300 STS sentences: "min cos").
+
+Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
+  python bench/matryoshka.py base
+  python bench/matryoshka.py run plain --seed 1       # and matryoshka; seeds 1 2 3
+  python bench/matryoshka.py table
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+WORK = Path("runs/matryoshka")
+PAIRS = "training/flickr30k_pairs/flickr30k_train_caption_pairs.csv"
+DEV = "retrieval/flickr30k_captions_val"
+TRAIN_ROWS, BATCH, MAX_LEN, LR, STEPS = 12_800, 64, 32, 5e-5, 200
+DIMS = (384, 256, 128, 64)
+CHECK_SENTENCES = 300
+
+
+def pairs_file(root: Path) -> Path:
+    path = WORK / "data" / "pairs.csv"
+    if not path.is_file():
+        with open(root / PAIRS, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))[1:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows([("sent0", "sent1"), *random.Random(0).sample(rows, TRAIN_ROWS)])
+    return path
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def score(model_dir: str, root: Path, tasks: tuple[str, ...]) -> dict:
+    """STS average and nDCG@10 at every width in DIMS, from one full-width encoding."""
+    from simcse import SimCSE
+    from simcse.evaluation import evaluate
+    from simcse.evaluation.retrieval import RetrievalSpec
+    from simcse.evaluation.user import evaluate_user, read_user
+
+    model, seen = SimCSE(model_dir, device="cpu"), {}
+
+    def full(texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in seen]
+        if new:
+            seen.update(zip(new, model.encode(new, batch_size=128, show_progress=False)))
+        return np.stack([seen[t] for t in texts])
+
+    retrieval = read_user([RetrievalSpec("flickr", root / DEV, split="dev")])
+    out = {}
+    for d in DIMS:
+        encode = lambda texts, d=d: unit(full(texts)[:, :d])  # noqa: E731
+        out[d] = {"sts": evaluate(encode, root, "test", tasks)["avg_sts"],
+                  "ndcg@10": evaluate_user(encode, retrieval)["flickr/ndcg@10"]}
+    check = random.Random(0).sample(sorted(seen), CHECK_SENTENCES)
+    cut = SimCSE(model_dir, device="cpu", truncate_dim=128).encode(check, batch_size=128)
+    out["min_cos_truncate_dim_128"] = float(np.min((unit(cut) * unit(full(check)[:, :128])).sum(1)))
+    return out
+
+
+def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int) -> None:
+    from simcse.train import build_config, train
+
+    out = WORK / f"{row}-s{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = build_config(
+        model=MODEL, pooler=None, mlp_only_train=None, train_file=str(pairs_file(root)), output_dir=str(out),
+        sent1_column="sent1", max_length=MAX_LEN, batch_size=BATCH, learning_rate=LR, max_steps=steps, seed=seed,
+        eval_steps=0, save_steps=0, progress=False, tensorboard=False,
+        matryoshka_dims=DIMS if row == "matryoshka" else ())
+    start = time.perf_counter()
+    train(cfg)
+    wall = time.perf_counter() - start
+    _append({"row": row, "seed": seed, "steps": steps, "train_s": round(wall, 1),
+             "scores": score(str(out / "model"), root, tasks)})
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+
+
+def _append(record: dict) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / "results.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    print(json.dumps(record), flush=True)
+
+
+def _mean_sd(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+
+def table() -> None:
+    records = [json.loads(line) for line in (WORK / "results.jsonl").read_text().splitlines()]
+    by_row: dict[str, list[dict]] = {}
+    for r in records:  # the last record of each (row, seed)
+        by_row.setdefault(r["row"], [])
+        by_row[r["row"]] = [x for x in by_row[r["row"]] if x["seed"] != r["seed"]] + [r]
+    print("| model | seeds | " + " | ".join(f"STS avg @{d}" for d in DIMS) + " | "
+          + " | ".join(f"nDCG@10 @{d}" for d in DIMS) + " | min cos (truncate_dim 128) | train s |")
+    print("|---|---|" + "---|" * (2 * len(DIMS) + 2))
+    mean = {}
+    for row in ("base", "plain", "matryoshka"):
+        runs = by_row.get(row, [])
+        if not runs:
+            continue
+        cells = []
+        for metric in ("sts", "ndcg@10"):
+            for d in DIMS:
+                values = [r["scores"][str(d)][metric] for r in runs]
+                mean[row, metric, d] = statistics.mean(values)
+                cells.append(_mean_sd(values))
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        cos = min(r["scores"]["min_cos_truncate_dim_128"] for r in runs)
+        print(f"| {row} | {seeds} | " + " | ".join(cells) + f" | {cos:.6f} | "
+              f"{statistics.mean(r['train_s'] for r in runs):.0f} |")
+    if ("matryoshka", "sts", 128) in mean and ("plain", "sts", 128) in mean:
+        m, p = (lambda metric, d: mean["matryoshka", metric, d]), (lambda metric, d: mean["plain", metric, d])
+        print("\n| check (means of the seeds) | measured | target |\n|---|---|---|")
+        print(f"| Matryoshka STS avg, 384 - 128 | {m('sts', 384) - m('sts', 128):+.2f} | <= 1.0 |")
+        for metric, name in (("sts", "STS avg"), ("ndcg@10", "nDCG@10")):
+            print(f"| {name} @128: Matryoshka - plain | {m(metric, 128) - p(metric, 128):+.2f} | >= 1.0 |")
+        for metric, name in (("sts", "STS avg"), ("ndcg@10", "nDCG@10")):
+            print(f"| {name} @384: Matryoshka - plain | {m(metric, 384) - p(metric, 384):+.2f} | within ±0.3 |")
+
+
+def main() -> None:
+    global WORK
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=("base", "run", "table"))
+    p.add_argument("row", nargs="?", choices=("plain", "matryoshka"))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--tasks", nargs="+", default=None, help="STS tasks (default: the 7); a smoke test may take fewer")
+    p.add_argument("--work", type=Path, default=WORK, help="where the runs and results.jsonl go")
+    args = p.parse_args()
+    WORK = args.work
+    from simcse.data_dir import data_dir
+    from simcse.evaluation import STS_TASKS
+    from simcse.model_registry import resolve_model
+
+    root, tasks = data_dir(), tuple(args.tasks or STS_TASKS)
+    if args.what == "table":
+        table()
+    elif args.what == "base":
+        _append({"row": "base", "seed": 0, "steps": 0, "train_s": 0,
+                 "scores": score(str(resolve_model(MODEL)), root, tasks)})
+    else:
+        run(args.row, args.seed, root, tasks, args.steps)
+
+
+if __name__ == "__main__":
+    main()
