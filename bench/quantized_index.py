@@ -11,8 +11,8 @@ Data (N vectors of all-MiniLM-L6-v2, dim 384):
   Gaussian noise of norm about ``--noise`` (per coordinate ``noise / sqrt(384)``),
   renormalised (cosine to its real source about 1/sqrt(1 + noise**2)). Text ``"synthetic i"``.
 
-Rows: exact float32 (NumPy, vectors read into RAM), binary + rescoring and int8 + rescoring at
-each multiplier (``--binary-multipliers``, ``--int8-multipliers``). Each index is built once in
+Rows: exact float32 (NumPy, vectors read into RAM), binary, rabitq and int8 + rescoring at
+each multiplier (``--binary-multipliers``, ``--rabitq-multipliers``, ``--int8-multipliers``). Each index is built once in
 this process (build s: ``Index.from_store``, codes computed), saved, then loaded and searched in
 a fresh process (load s, memory, QPS).
 Recall@10: the share of exact search's top 10 (ids) found in the top 10, per query, averaged.
@@ -20,13 +20,13 @@ Recall@10: the share of exact search's top 10 (ids) found in the top 10, per que
 Memory ("index RAM MB"): the heap (RssAnon) of the search process after ``Index.load`` minus
 before, less the same for the rows alone (ids and texts: an exact index opened memory-mapped),
 i.e. what the index itself holds in RAM: float32 vectors read into RAM for exact, codes and
-their ids for int8 and binary. The pages of the memory-mapped ``vectors.npy`` that the process
+their ids for the others. The pages of the memory-mapped ``vectors.npy`` that the process
 has touched (RssFile: the load's sampled norm check, then the rescored rows) are shown apart:
 page cache that the kernel can drop. "codes MB" is FAISS's code size, ids excluded. Queries run
 in batches of ``--batch`` on ``--threads`` threads.
 
     SIMCSE_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/quantized_index.py \
-        --n 1000000 --real 30000 --threads 2
+        --n 1000000 --threads 2
 """
 
 from __future__ import annotations
@@ -175,6 +175,7 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.5, help="norm of the noise added to make a synthetic vector")
     p.add_argument("--int8-multipliers", default="1,2,4", help="rescore multipliers of int8")
     p.add_argument("--binary-multipliers", default="1,2,4,8", help="rescore multipliers of binary")
+    p.add_argument("--rabitq-multipliers", default="1,2,4", help="rescore multipliers of rabitq")
     p.add_argument("--multipliers", default="", help=argparse.SUPPRESS)  # a child's
     p.add_argument("--batch", type=int, default=100, help="queries per search call")
     p.add_argument("--threads", type=int, default=2)
@@ -212,7 +213,7 @@ def parent(args: argparse.Namespace) -> None:
     store.append(np.arange(n), texts + [f"synthetic {i}" for i in range(len(real), n)], corpus)
     del corpus
     builds = {}
-    for backend in ("exact", "int8", "binary"):
+    for backend in ("exact", "int8", "binary", "rabitq"):
         clock = time.perf_counter()
         index = Index.from_store(store, backend, model=MINILM)
         builds[backend] = time.perf_counter() - clock
@@ -235,7 +236,8 @@ def parent(args: argparse.Namespace) -> None:
              f"{exact['runs']['0']['qps']:.0f} | {builds['exact']:.1f} | {exact['load_s']:.1f} |"]
     print("\n".join(lines), flush=True)  # row by row from here: a long run shows its progress
     lines = []
-    for backend, mults in (("binary", args.binary_multipliers), ("int8", args.int8_multipliers)):
+    for backend, mults in (("binary", args.binary_multipliers), ("rabitq", args.rabitq_multipliers),
+                           ("int8", args.int8_multipliers)):
         res = run_child(args, args.work / f"index-{backend}", True, [int(m) for m in mults.split(",")])
         mb = res["rss_mb"]["anon"] - rows_only
         mapped = f"{res['rss_mb']['file']:.0f} / {res['rss_after_search_mb']['file']:.0f}"

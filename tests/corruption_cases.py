@@ -120,12 +120,18 @@ def flip_hnsw_link(bit: int) -> Damage:
     return damage
 
 
-def flip_last_code(bit: int) -> Damage:
-    """Flip a bit of the last byte of the codes in codes.faiss (int8 or binary, wrapped in an
-    ID map): the codes end just before the ids, a count (8 bytes) and one int64 per row."""
+def flip_last_code(bit: int, rabitq_tail: int = 0) -> Damage:
+    """Flip a bit of the last byte of the codes in codes.faiss (int8, binary or rabitq, wrapped
+    in an ID map): the codes end just before the ids, a count (8 bytes) and one int64 per row;
+    rabitq writes after its codes its centroid (a count, then dim float32) and ``qb`` (1 byte).
+    ``rabitq_tail`` 1: flip a bit of ``qb`` instead (rabitq only)."""
     def damage(path: Path) -> None:
         rows = len((path.parent / "items.jsonl").read_text(encoding="utf-8").splitlines())
-        flip(-(8 + 8 * rows) - 1, bit)(path)
+        after = 0
+        if json.loads((path.parent / "manifest.json").read_text())["backend"] == "rabitq":
+            dim = np.load(path.parent / "vectors.npy", mmap_mode="r").shape[1]
+            after = 0 if rabitq_tail else 1 + 8 + 4 * dim
+        flip(-(8 + 8 * rows) - 1 - after, bit)(path)
     return damage
 
 
@@ -301,7 +307,7 @@ ARTEFACTS: dict[str, Artefact] = {
     **{
         f"index/{backend}": Artefact(index_builder(backend, **params), _load_index, _probe_index, _search_argv)
         for backend, params in [("exact", {}), ("flat", {}), ("hnsw", {"m": 8}), ("ivf_flat", {"nlist": 2}),
-                                ("int8", {}), ("binary", {})]
+                                ("int8", {}), ("binary", {}), ("rabitq", {})]
     },
     "index/documents": Artefact(documents_index, _load_index, _probe_index, _search_argv),
 }
@@ -475,7 +481,7 @@ FAISS_CASES = [
 QUANTIZED_CASES = [
     *[
         case
-        for backend in ("int8", "binary")
+        for backend in ("int8", "binary", "rabitq")
         for case in [
             *_faiss_file_cases(f"index/{backend}", "codes.faiss"),
             Case(f"index/{backend}", "codes.faiss", "bit flip (a code)", flip_last_code(0)),
@@ -483,6 +489,7 @@ QUANTIZED_CASES = [
         ]
     ],
     Case("index/int8", "codes.faiss", "binary codes instead", binary_codes),
+    Case("index/rabitq", "codes.faiss", "bit flip (query bits qb 4 -> 5)", flip_last_code(0, rabitq_tail=1)),
 ]
 
 def edit_document(lineno: int, **changes: Any) -> Damage:

@@ -1,4 +1,4 @@
-"""Quantized backends (int8, binary, binary_ivf): codes find candidates, float32 rescoring ranks them.
+"""Quantized backends (int8, binary, binary_ivf, rabitq): codes find candidates, float32 rescoring ranks them.
 
 The equivalence: with a multiplier that covers the index, rescoring sees every row, so the
 result is exact search's, ids and scores."""
@@ -16,7 +16,9 @@ from test_index import clustered, ids_of, recall_at
 
 faiss = pytest.importorskip("faiss", reason="pip install faiss-cpu")
 
-KINDS = {"int8": {}, "binary": {}, "binary_ivf": {"nlist": 8, "nprobe": 8}}  # nprobe = nlist: every list
+KINDS = {"int8": {}, "binary": {}, "binary_ivf": {"nlist": 8, "nprobe": 8}, "rabitq": {}}  # nprobe = nlist: every list
+CODE_BYTES = {"int8": lambda d: d, "binary": lambda d: d // 8, "binary_ivf": lambda d: d // 8,
+              "rabitq": lambda d: d // 8 + 8}  # rabitq: the bits, then two float32 factors per row
 
 
 def scores_of(hits) -> list[list[float]]:
@@ -52,7 +54,7 @@ def test_rescoring_every_row_equals_exact_search(kind, data, exact_hits):
     assert scores_of(hits) == scores_of(exact_hits)  # the same float64 rescoring: equal, not just close
 
 
-@pytest.mark.parametrize("kind, floor", [("int8", 0.99), ("binary", 0.8), ("binary_ivf", 0.8)])
+@pytest.mark.parametrize("kind, floor", [("int8", 0.99), ("binary", 0.8), ("binary_ivf", 0.8), ("rabitq", 0.8)])
 def test_recall_at_10_with_multiplier_4(kind, floor, data, exact_hits):
     index = build(kind, data)
     assert index.backend.params["rescore_multiplier"] == 4  # the default
@@ -85,8 +87,7 @@ def test_save_load_round_trip_keeps_the_vectors_on_disk(kind, data, tmp_path):
     assert loaded.search(q, top_k=10) == index.search(q, top_k=10)
     # RAM holds the codes; the float32 rows stay in vectors.npy, mapped, not read
     assert len(loaded.store.segments) == 1 and isinstance(loaded.store.segments[0], np.memmap)
-    code_size = 64 if kind == "int8" else 64 // 8
-    assert loaded.backend.code_bytes == (len(x) - 1) * code_size
+    assert loaded.backend.code_bytes == (len(x) - 1) * CODE_BYTES[kind](64)
     assert not any(isinstance(v, np.ndarray) for v in vars(loaded.backend).values())
     tuned = Index.load(tmp_path / "idx", rescore_multiplier=len(x))  # a search-time override
     assert tuned.backend.params["rescore_multiplier"] == len(x)
@@ -107,6 +108,13 @@ def test_remove_and_incremental_add(kind):
     index.remove([42, 599])
     assert len(index) == 598 and index.backend.index.ntotal == 598
     assert 42 not in [h.id for h in index.search(x[42:43], top_k=10)[0]]
+
+
+def test_rabitq_candidates_beat_hamming_on_the_same_bits(data, exact_hits):
+    """rabitq scores the float query against the bits; binary compares bits with bits."""
+    recall = {kind: recall_at(build(kind, data, rescore_multiplier=1).search(data[1], top_k=10), exact_hits)
+              for kind in ("binary", "rabitq")}
+    assert recall["rabitq"] > recall["binary"]
 
 
 def test_small_corpus_returns_what_it_has():

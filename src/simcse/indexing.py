@@ -52,7 +52,7 @@ PARAM_HELP = {"nlist": "IVF lists (0 = about 4*sqrt(N))", "nprobe": "IVF lists v
               "m": "HNSW links per node", "ef_construction": "HNSW candidate list while building",
               "ef_search": "HNSW candidate list per query", "pq_m": "IVF-PQ sub-quantizers; must divide the dimension",
               "pq_bits": "IVF-PQ bits per code",
-              "rescore_multiplier": "int8/binary: candidates taken by the codes per result, then rescored "
+              "rescore_multiplier": "int8/binary/rabitq: candidates taken by the codes per result, then rescored "
                                     "exactly from the float32 vectors on disk"}
 START_FILE = "index-start.json"  # in the work folder of ``add``: the index's count and next_id when it began
 

@@ -4,7 +4,7 @@ An index holds sentences, or the passages of documents (:meth:`Index.search_docu
 returns each document once; :mod:`simcse.document_indexing` cuts and encodes them).
 ``exact`` is brute force in NumPy (memory-mapped for corpora larger than RAM); ``flat``,
 ``ivf_flat``, ``hnsw`` and ``ivf_pq`` are FAISS indexes (``pip install 'simcse[faiss]'``);
-``int8``, ``binary`` and ``binary_ivf`` keep FAISS codes in RAM and rescore their candidates
+``int8``, ``binary``, ``binary_ivf`` and ``rabitq`` keep FAISS codes in RAM and rescore their candidates
 from the float32 vectors on disk (:mod:`simcse.index.quantized`).
 """
 

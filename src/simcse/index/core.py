@@ -72,7 +72,7 @@ class Index:
     Args:
         dim: vector dimension.
         backend: ``"exact"`` (NumPy), ``"flat"``, ``"ivf_flat"``, ``"hnsw"`` or ``"ivf_pq"`` (FAISS), or
-            ``"int8"``, ``"binary"`` or ``"binary_ivf"`` (FAISS codes, rescored in float32).
+            ``"int8"``, ``"binary"``, ``"binary_ivf"`` or ``"rabitq"`` (FAISS codes, rescored in float32).
         model, pooler: the encoder that makes the vectors, recorded in the manifest.
         truncate_dim: that encoder's embeddings were cut to their first ``dim`` features
             (``SimCSE(..., truncate_dim=)``), recorded so that queries are cut alike; None: whole.

@@ -6,6 +6,11 @@
 ``binary``      sign bits (1 where a coordinate is > 0, 1 bit per coordinate) in FAISS
                 ``IndexBinaryFlat``, searched by Hamming distance.
 ``binary_ivf``  the same bits in ``IndexBinaryIVF`` (``nlist`` lists, ``nprobe`` visited).
+``rabitq``      FAISS ``IndexRaBitQ`` (Gao & Long, SIGMOD 2024): also one bit per coordinate, of
+                the vector's offset from the centroid of the indexed vectors (calibrated when
+                the index is first filled), plus two floats per row; the float32 query is
+                scored against the bits (an unbiased estimate of the inner product) instead of
+                being binarised too, so the candidates are better than Hamming's.
 
 A search takes the best ``top_k * rescore_multiplier`` rows by their codes, then scores those
 candidates exactly against the store's float32 vectors (:func:`simcse.index.exact.rescore`)
@@ -38,10 +43,12 @@ QUANTIZED_PARAMS: dict[str, dict[str, int]] = {
     "int8": {"rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
     "binary": {"rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
     "binary_ivf": {"nlist": 0, "nprobe": 16, "rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
+    "rabitq": {"rescore_multiplier": DEFAULT_RESCORE_MULTIPLIER},
 }
 SEARCH_PARAMS = ("nprobe", "rescore_multiplier")  # may be changed after building, e.g. at load
-TRAINED_KINDS = frozenset({"int8", "binary_ivf"})  # filled only once trained on the store
-TRAIN_ROWS = 1 << 17  # rows sampled to calibrate int8 ranges or to cluster the binary IVF lists
+TRAINED_KINDS = frozenset({"int8", "binary_ivf", "rabitq"})  # filled only once trained on the store
+FLOAT_INPUT = frozenset({"int8", "rabitq"})  # FAISS encodes the float32 rows itself (the others take sign bits)
+TRAIN_ROWS = 1 << 17  # rows sampled to calibrate int8 ranges or rabitq's centroid, or to cluster the binary IVF lists
 
 
 def check_quantized_params(kind: str, params: dict[str, Any], dim: int) -> dict[str, int]:
@@ -62,7 +69,7 @@ class QuantizedBackend:
         self._params = check_quantized_params(kind, params, store.dim)
         self.faiss = import_faiss()
         self.name, self.store = kind, store
-        self.binary = kind != "int8"
+        self.binary = kind not in FLOAT_INPUT  # a FAISS binary index of sign bits
         self.bits = 8 * -(-store.dim // 8)  # binary code length, whole bytes
         self.index = None if kind in TRAINED_KINDS else self._new_index()
 
@@ -83,16 +90,18 @@ class QuantizedBackend:
         if self.name == "int8":
             return faiss.IndexIDMap(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit,
                                                                faiss.METRIC_INNER_PRODUCT))
+        if self.name == "rabitq":
+            return faiss.IndexIDMap(faiss.IndexRaBitQ(dim, faiss.METRIC_INNER_PRODUCT))
         if self.name == "binary":
             return faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(self.bits))
         return faiss.index_binary_factory(self.bits, f"BIVF{self._params['nlist']}")
 
     def _encode_input(self, vectors: np.ndarray) -> np.ndarray:
-        """What FAISS takes: sign bits, or the float32 rows themselves for int8."""
+        """What FAISS takes: sign bits, or the float32 rows themselves for int8 and rabitq."""
         return sign_bits(vectors) if self.binary else np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _train(self) -> None:
-        """Calibrate (int8) or cluster (binary_ivf) on a random sample of the store."""
+        """Calibrate (int8 ranges, rabitq centroid) or cluster (binary_ivf) on a random sample of the store."""
         n = len(self.store)
         if self.name == "binary_ivf":
             if self._params["nlist"] == 0:
@@ -178,7 +187,8 @@ class QuantizedBackend:
         """Raise ``FormatError`` naming ``path`` unless the codes are of this kind, hold the
         store's ids, and encode the store's (sampled) vectors."""
         faiss, index, store = self.faiss, self.index, self.store
-        expected = {"int8": faiss.IndexIDMap, "binary": faiss.IndexBinaryIDMap, "binary_ivf": faiss.IndexBinaryIVF}
+        expected = {"int8": faiss.IndexIDMap, "rabitq": faiss.IndexIDMap, "binary": faiss.IndexBinaryIDMap,
+                    "binary_ivf": faiss.IndexBinaryIVF}
         if not isinstance(index, expected[self.name]):
             raise FormatError(f"{path}: a {type(index).__name__}, not the manifest's {self.name!r}")
         dim = self.bits if self.binary else store.dim
@@ -200,7 +210,7 @@ class QuantizedBackend:
             raise FormatError(f"{path}: its codes differ from those of vectors.npy's rows")
 
     def _inner(self):
-        if self.name == "int8":
+        if not self.binary:
             return self.faiss.downcast_index(self.index.index)
         return self.faiss.downcast_IndexBinary(self.index.index)
 
@@ -215,13 +225,20 @@ class QuantizedBackend:
             codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
             return ids, codes.reshape(-1, index.code_size)
         inner = self._inner()
-        if not isinstance(inner, faiss.IndexScalarQuantizer if self.name == "int8" else faiss.IndexBinaryFlat):
+        inner_type = {"int8": faiss.IndexScalarQuantizer, "rabitq": faiss.IndexRaBitQ}.get(self.name, faiss.IndexBinaryFlat)
+        if not isinstance(inner, inner_type):
             raise FormatError(f"{path}: a {type(inner).__name__} inside, not the manifest's {self.name!r}")
+        if self.name == "rabitq":
+            fresh = self._new_index()  # as made here: inner product, FAISS's query bits (kept: it owns the inner)
+            built = faiss.downcast_index(fresh.index)
+            if (inner.metric_type, inner.qb) != (built.metric_type, built.qb):
+                raise FormatError(f"{path}: metric {inner.metric_type} and query bits {inner.qb}, not "
+                                  f"{built.metric_type} and {built.qb}")
         if self.name == "int8" and (inner.sq.qtype != faiss.ScalarQuantizer.QT_8bit
                                     or inner.metric_type != faiss.METRIC_INNER_PRODUCT):
             raise FormatError(f"{path}: scalar quantizer type {inner.sq.qtype} or metric {inner.metric_type}, not 8-bit "
                               "inner product")
-        codes = inner.codes if self.name == "int8" else inner.xb  # views, not copies: these are the big arrays
+        codes = inner.xb if self.binary else inner.codes  # views, not copies: these are the big arrays
         ids = faiss.rev_swig_ptr(index.id_map.data(), index.id_map.size()) if index.ntotal else np.zeros(0, np.int64)
         codes = faiss.rev_swig_ptr(codes.data(), codes.size()) if index.ntotal else np.zeros(0, np.uint8)
         return ids, codes.reshape(-1, self._code_size())
