@@ -183,6 +183,13 @@ def test_a_truncated_index_records_it_and_refuses_the_whole_model(unit_model, tm
     assert again.index.truncate_dim == 16
     with pytest.raises(ConfigError, match="different dimension"):
         SimCSE(unit_model, device="cpu").load_index(tmp_path / "idx")
+    bad = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    shutil.copytree(tmp_path / "idx", tmp_path / "bad")
+    (tmp_path / "bad" / "manifest.json").write_text(json.dumps({**bad, "truncate_dim": 8}))
+    from simcse.errors import FormatError
+
+    with pytest.raises(FormatError, match="truncate_dim 8 is not the index's dim 16"):
+        Index.load(tmp_path / "bad")
     whole = SimCSE(unit_model, device="cpu")
     whole.build_index(SENTENCES)
     whole.save_index(tmp_path / "whole")

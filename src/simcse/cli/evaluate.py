@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         settings = {
             "models": list(cfg.model), "pooler": opts.pooler, "mode": cfg.mode, "tasks": list(tasks),
             "task_set": task_set, "batch_size": cfg.batch_size, "max_length": opts.max_length,
-            "runtime": opts.runtime, "quantize": opts.quantize, "dtype": opts.dtype,
+            "runtime": opts.runtime, "quantize": opts.quantize, "dtype": opts.dtype, "truncate_dim": opts.truncate_dim,
             "sts_aggregation": "all (Spearman over concatenated subsets); wmean and mean also given",
             "similarity": "cosine", "transfer_kfold": 10 if cfg.mode == "test" else 5,
             "transfer_classifier": "sklearn LogisticRegression (lbfgs), SentEval sklearn C grids",
