@@ -120,7 +120,12 @@ def make_corpus(real: np.ndarray, n: int, noise: float) -> np.ndarray:
 
 def rss_mb() -> dict[str, float]:
     """This process's resident memory: ``anon`` (heap: arrays, codes, texts) and ``file`` (pages of
-    memory-mapped files, e.g. vectors.npy, that it has touched; the kernel may drop them)."""
+    memory-mapped files, e.g. vectors.npy, that it has touched; the kernel may drop them).
+    glibc's ``malloc_trim`` first hands freed heap back to the system, so that ``anon`` counts
+    what is alive, not the high-water mark of a load's temporary arrays."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/status") as fh:
         fields = dict(line.split(":", 1) for line in fh)
     return {k: int(fields[f"Rss{k.title()}"].split()[0]) / 1024 for k in ("anon", "file")}

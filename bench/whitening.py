@@ -7,7 +7,9 @@ captions searched by the retrieval task below are among them), then the first 43
 
 1. ``simcse whiten`` (no ``--dim``: every direction the sentences span) runs on it in a child
    process: its wall time, CPU time and peak RSS (``ru_maxrss`` of that child) are reported;
-   then on its first 15,000 sentences alone, whose peak RSS shows memory not growing with them.
+   then on 15,000 of them (:data:`MEMORY_POINTS`: the first 14,568 captions and the same 432
+   wiki1m lines, the longest sentences, whose batches set the peak), whose peak RSS shows
+   whether memory follows the number of sentences.
 2. Then this process encodes, with the base model's raw pooled (unnormalised, unwhitened)
    embeddings, every sentence the evaluations need: the 7 STS test tasks, the retrieval set
    ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056 captions, qrels ``dev``) and
@@ -44,6 +46,8 @@ CAPTIONS = "training/multi30k/multi30k_task2_en_captions.txt"
 WIKI = "training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt"
 RETRIEVAL = "retrieval/flickr30k_captions_val"
 FIT_SENTENCES, ANISO_SENTENCES, PAIRS, CHECK_SENTENCES, SEED = 150_000, 2_000, 10_000, 300, 0
+CAPTION_LINES = 149_568
+MEMORY_POINTS = (15_000,)  # the fit again on N sentences (the 432 wiki1m lines among them), for its peak RSS
 TRUNCATIONS = (256, 128, 64)
 SAVE_EVERY = 2048
 
@@ -133,12 +137,14 @@ def main() -> None:
     if not fit_record.is_file():  # before the other encodings, not beside them: its wall time is a speed
         start = time.perf_counter()
         fit_record.write_text(json.dumps(finish_fit(start_fit(work / "corpus.txt", full), start)) + "\n")
-    small_record = work / "fit_small.json"  # a tenth of the sentences: memory must not grow with them
-    if not small_record.is_file():
-        small = work / "corpus_small.txt"
-        small.write_text("\n".join(corpus[: FIT_SENTENCES // 10]) + "\n", encoding="utf-8")
-        start = time.perf_counter()
-        small_record.write_text(json.dumps(finish_fit(start_fit(small, work / "models" / "small"), start)) + "\n")
+    wiki = FIT_SENTENCES - CAPTION_LINES  # the longest lines: the batches that set the peak
+    for n in MEMORY_POINTS:  # a tenth of the sentences, the same longest ones: does memory follow their number?
+        record = work / f"fit_{n}_with_wiki.json"
+        if not record.is_file():
+            part = work / f"corpus_{n}_with_wiki.txt"
+            part.write_text("\n".join(corpus[: n - wiki] + corpus[-wiki:]) + "\n", encoding="utf-8")
+            start = time.perf_counter()
+            record.write_text(json.dumps(finish_fit(start_fit(part, work / "models" / f"first{n}"), start)) + "\n")
 
     from simcse import SimCSE
     from simcse.evaluation import STS_TASKS, anisotropy, evaluate
@@ -160,7 +166,7 @@ def main() -> None:
     base_ret = evaluate_user(lambda t: unit(raw(t)), retrieval)
     sts_texts = list(dict.fromkeys(sts_texts))
     fit = json.loads(fit_record.read_text())
-    fit["small"] = json.loads(small_record.read_text())
+    fit["points"] = {n: json.loads((work / f"fit_{n}_with_wiki.json").read_text()) for n in MEMORY_POINTS}
 
     layer = load_encoder(full).whitening
     rows = [("none", None)] + [(str(layer.out_features), full)]
@@ -208,8 +214,9 @@ def report(fit: dict, results: list[dict], layer, corpus: list[str], root: Path,
     fitted = set(corpus)
     print(f"\nFit: `simcse whiten` on {len(corpus):,} sentences: {fit['wall_s']:.0f} s wall, {fit['cpu_s']:.0f} CPU s, "
           f"peak RSS {fit['peak_rss_mb']} MB ({os.cpu_count()} cores, which other jobs may have shared: the CPU time is the "
-          f"fit's own); on its first {FIT_SENTENCES // 10:,} sentences: {fit['small']['wall_s']:.0f} s wall, "
-          f"{fit['small']['cpu_s']:.0f} CPU s, peak RSS {fit['small']['peak_rss_mb']} MB. It kept {layer.out_features} of "
+          f"fit's own); on " + ", ".join(f"{n:,} of them (the wiki1m lines among them) {p['wall_s']:.0f} s wall, {p['cpu_s']:.0f} CPU s, "
+                                               f"peak RSS {p['peak_rss_mb']} MB" for n, p in fit["points"].items())
+          + f". It kept {layer.out_features} of "
           f"{layer.in_features} directions (smallest kept variance {variance.min() / variance.max():.1e} of the "
           f"largest). {sum(d in fitted for d in docs):,} of the {len(docs):,} retrieval captions and "
           f"{sum(q in fitted for q in queries):,} of its {len(queries):,} queries are fit sentences.\n")
