@@ -134,10 +134,9 @@ def test_model_flags_list_the_registries(monkeypatch, capsys, argv):
 def test_index_and_evaluate_flags_list_the_registries(monkeypatch, capsys):
     from simcse import evaluation, index
     from simcse.cli import evaluate as evaluate_cli
-    from simcse.index import faiss_backend
-
     monkeypatch.setitem(index.BACKENDS, "new_backend", index.BACKENDS["exact"])
-    monkeypatch.setitem(faiss_backend.KIND_PARAMS, "hnsw", {**faiss_backend.KIND_PARAMS["hnsw"], "ef_search": 777})
+    hnsw = index.BACKENDS["hnsw"]
+    monkeypatch.setitem(index.BACKENDS, "hnsw", hnsw._replace(defaults={**hnsw.defaults, "ef_search": 777}))
     build = _help(["index", "build"], capsys)
     assert "new_backend" in build and "hnsw 777" in build and "ivf_pq 16" in build
     assert "hnsw 777" in _help(["search"], capsys)

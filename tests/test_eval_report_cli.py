@@ -32,7 +32,8 @@ def test_resolve_tasks_follows_simcse_task_set_rule():
 
 
 class FakeSimCSE:
-    def __init__(self, name, device=None, pooler=None, max_length=None, runtime="torch", quantize=False, dtype="float32"):
+    def __init__(self, name, device=None, pooler=None, max_length=None, runtime="torch", quantize=False, dtype="float32",
+                 truncate_dim=None):
         self.scale, self.runtime = (1.0 if name == "fake-a" else 2.0), runtime
 
     def encode(self, sentences, batch_size=64, normalize=False, dropout=False):

@@ -62,9 +62,9 @@ def test_exact_scans_memory_mapped_blocks_like_one_matrix(data, monkeypatch, tmp
 
 
 def test_unknown_backend_lists_valid_ones():
-    with pytest.raises(ValueError, match="valid: exact, flat, ivf_flat, hnsw, ivf_pq, int8, binary, binary_ivf"):
+    with pytest.raises(ValueError, match="valid: exact, flat, ivf_flat, hnsw, ivf_pq, int8, binary, binary_ivf, rabitq"):
         Index(8, "annoy")
-    assert set(BACKENDS) == {"exact", *FAISS_KINDS, "int8", "binary", "binary_ivf"}  # quantized: test_quantized_index.py
+    assert set(BACKENDS) == {"exact", *FAISS_KINDS, "int8", "binary", "binary_ivf", "rabitq"}  # quantized: test_quantized_index.py
 
 
 @pytest.fixture(scope="module")
