@@ -8,7 +8,10 @@ batch 64, lr 5e-5, temperature 0.05, no warmup, linear decay, 200 steps, the las
 * ``base``: the starting model, untrained;
 * ``plain``: that training (seeds 1, 2, 3);
 * ``matryoshka``: the same data, steps and seeds with ``--matryoshka-dims 384,256,128,64``
-  (weights 1 each).
+  (weights 1 each, as sentence-transformers' ``MatryoshkaLoss``: four times the loss of
+  ``plain``, so four times its gradient at the same learning rate);
+* ``matryoshka-mean``: the same with ``--matryoshka-weights 0.25,0.25,0.25,0.25`` (the loss
+  on the scale of ``plain``'s).
 
 Each model is scored at 384, 256, 128 and 64 dims: the 7 STS test tasks (average Spearman x
 100) and in-domain retrieval on ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056
@@ -19,7 +22,7 @@ also checks it here on 300 STS sentences: "min cos").
 
 Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
   python bench/matryoshka.py base
-  python bench/matryoshka.py run plain --seed 1       # and matryoshka; seeds 1 2 3
+  python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean; seeds 1 2 3
   python bench/matryoshka.py table
 """
 
@@ -42,6 +45,7 @@ PAIRS = "training/flickr30k_pairs/flickr30k_train_caption_pairs.csv"
 DEV = "retrieval/flickr30k_captions_val"
 TRAIN_ROWS, BATCH, MAX_LEN, LR, STEPS = 12_800, 64, 32, 5e-5, 200
 DIMS = (384, 256, 128, 64)
+WEIGHTS = {"plain": (), "matryoshka": (), "matryoshka-mean": (0.25,) * len(DIMS)}  # () = 1 each
 CHECK_SENTENCES = 300
 
 
@@ -96,7 +100,7 @@ def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int) -> 
         model=MODEL, pooler=None, mlp_only_train=None, train_file=str(pairs_file(root)), output_dir=str(out),
         sent1_column="sent1", max_length=MAX_LEN, batch_size=BATCH, learning_rate=LR, max_steps=steps, seed=seed,
         eval_steps=0, save_steps=0, progress=False, tensorboard=False,
-        matryoshka_dims=DIMS if row == "matryoshka" else ())
+        matryoshka_dims=DIMS if row != "plain" else (), matryoshka_weights=WEIGHTS[row])
     start = time.perf_counter()
     train(cfg)
     wall = time.perf_counter() - start
@@ -126,7 +130,7 @@ def table() -> None:
           + " | ".join(f"nDCG@10 @{d}" for d in DIMS) + " | min cos (truncate_dim 128) | train s |")
     print("|---|---|" + "---|" * (2 * len(DIMS) + 2))
     mean = {}
-    for row in ("base", "plain", "matryoshka"):
+    for row in ("base", *WEIGHTS):
         runs = by_row.get(row, [])
         if not runs:
             continue
@@ -140,21 +144,24 @@ def table() -> None:
         cos = min(r["scores"]["min_cos_truncate_dim_128"] for r in runs)
         print(f"| {row} | {seeds} | " + " | ".join(cells) + f" | {cos:.6f} | "
               f"{statistics.mean(r['train_s'] for r in runs):.0f} |")
-    if ("matryoshka", "sts", 128) in mean and ("plain", "sts", 128) in mean:
-        m, p = (lambda metric, d: mean["matryoshka", metric, d]), (lambda metric, d: mean["plain", metric, d])
-        print("\n| check (means of the seeds) | measured | target |\n|---|---|---|")
-        print(f"| Matryoshka STS avg, 384 - 128 | {m('sts', 384) - m('sts', 128):+.2f} | <= 1.0 |")
+    variants = [row for row in WEIGHTS if row != "plain" and (row, "sts", 128) in mean]
+    if variants and ("plain", "sts", 128) in mean:
+        print("\n| check (means of the seeds) | " + " | ".join(variants) + " | target |\n|---|"
+              + "---|" * len(variants) + "---|")
+        m, p = (lambda row, metric, d: mean[row, metric, d]), (lambda metric, d: mean["plain", metric, d])
+        cells = lambda f: " | ".join(f"{f(row):+.2f}" for row in variants)  # noqa: E731
+        print(f"| STS avg, own 384 - own 128 | {cells(lambda r: m(r, 'sts', 384) - m(r, 'sts', 128))} | <= 1.0 |")
         for metric, name in (("sts", "STS avg"), ("ndcg@10", "nDCG@10")):
-            print(f"| {name} @128: Matryoshka - plain | {m(metric, 128) - p(metric, 128):+.2f} | >= 1.0 |")
+            print(f"| {name} @128: row - plain | {cells(lambda r: m(r, metric, 128) - p(metric, 128))} | >= 1.0 |")
         for metric, name in (("sts", "STS avg"), ("ndcg@10", "nDCG@10")):
-            print(f"| {name} @384: Matryoshka - plain | {m(metric, 384) - p(metric, 384):+.2f} | within ±0.3 |")
+            print(f"| {name} @384: row - plain | {cells(lambda r: m(r, metric, 384) - p(metric, 384))} | within ±0.3 |")
 
 
 def main() -> None:
     global WORK
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=("base", "run", "table"))
-    p.add_argument("row", nargs="?", choices=("plain", "matryoshka"))
+    p.add_argument("row", nargs="?", choices=tuple(WEIGHTS))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--tasks", nargs="+", default=None, help="STS tasks (default: the 7); a smoke test may take fewer")
