@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,17 @@ from samples import build_tiny_bert
 def tiny_bert(tmp_path_factory) -> Path:
     """A plain HF checkpoint shaped like the published princeton-nlp SimCSE ones (BertModel + pooler)."""
     return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def no_dropout_bert(tiny_bert, tmp_path_factory) -> Path:
+    """The tiny BERT with dropout off, for fast paths that draw their masks in another order."""
+    folder = tmp_path_factory.mktemp("no_dropout") / "bert"
+    shutil.copytree(tiny_bert, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -80,16 +80,6 @@ def test_flags_take_commas_or_spaces_and_are_checked(tmp_path, capsys):
     assert exit_.value.code == 2 and "expected int, got 'x'" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def no_dropout_bert(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("no_dropout") / "bert"
-    shutil.copytree(tiny_bert, folder)
-    cfg = json.loads((folder / "config.json").read_text())
-    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(cfg))
-    return folder
-
-
 def _step(model, corpus, **flags):
     cfg = build_config(model=str(model), pooler="avg", train_file=str(corpus), batch_size=8, max_length=16, **flags)
     encoder = load_training_encoder(cfg)

@@ -4,8 +4,6 @@ draw their masks in another order or with another generator)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
@@ -18,16 +16,6 @@ from simcse.train.data import collate, tokenize_file
 from simcse.train.loop import load_training_encoder
 from simcse.train.step import step_loss
 from train_helpers import write_corpus
-
-
-@pytest.fixture(scope="module")
-def no_dropout_bert(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("no_dropout") / "bert"
-    shutil.copytree(tiny_bert, folder)
-    cfg = json.loads((folder / "config.json").read_text())
-    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(cfg))
-    return folder
 
 
 def _loss_and_grads(model, corpus, groups=1, width=0, compile=False):
