@@ -19,10 +19,10 @@ Recall@10: the share of exact search's top 10 (ids) found in the top 10, per que
 
 Memory ("index RAM MB"): the heap (RssAnon) of the search process after ``Index.load`` minus
 before, less the same for the rows alone (ids and texts: an exact index opened memory-mapped),
-i.e. what the index itself holds in RAM: float32 vectors read into RAM for exact, codes and
-their ids for the others. The pages of the memory-mapped ``vectors.npy`` that the process
+i.e. what the index itself holds in RAM: float32 vectors read into RAM for exact, the codes
+for the others (addressed by row: no ids beside them). The pages of the memory-mapped ``vectors.npy`` that the process
 has touched (RssFile: the load's sampled norm check, then the rescored rows) are shown apart:
-page cache that the kernel can drop. "codes MB" is FAISS's code size, ids excluded. Queries run
+page cache that the kernel can drop. "codes MB" is FAISS's code size. Queries run
 in batches of ``--batch`` on ``--threads`` threads.
 
     SIMCSE_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 .venv/bin/python bench/quantized_index.py \
@@ -237,7 +237,7 @@ def parent(args: argparse.Namespace) -> None:
              "| index | rescore multiplier | recall@10 | index RAM MB | ÷ float32 | codes MB | mapped vectors.npy MB, "
              "after load / after queries | QPS | build s | load s |",
              "|---|---|---|---|---|---|---|---|---|---|",
-             f"| exact float32 | – | 1.000 | {float_mb:.0f} | 1 | – | – (read into RAM) | "
+             f"| exact float32 | – | 1.000 | {float_mb:.1f} | 1 | – | – (read into RAM) | "
              f"{exact['runs']['0']['qps']:.0f} | {builds['exact']:.1f} | {exact['load_s']:.1f} |"]
     print("\n".join(lines), flush=True)  # row by row from here: a long run shows its progress
     lines = []
@@ -247,8 +247,8 @@ def parent(args: argparse.Namespace) -> None:
         mb = res["rss_mb"]["anon"] - rows_only
         mapped = f"{res['rss_mb']['file']:.0f} / {res['rss_after_search_mb']['file']:.0f}"
         for m, run in res["runs"].items():
-            print(f"| {backend} + rescore | {m} | {recall(run['ids'], truth):.3f} | {mb:.0f} | 1/{float_mb / mb:.1f} "
-                  f"| {res['codes_mb']:.0f} | {mapped} | {run['qps']:.0f} | {builds[backend]:.1f} | "
+            print(f"| {backend} + rescore | {m} | {recall(run['ids'], truth):.3f} | {mb:.1f} | 1/{float_mb / mb:.2f} "
+                  f"| {res['codes_mb']:.1f} | {mapped} | {run['qps']:.0f} | {builds[backend]:.1f} | "
                   f"{res['load_s']:.1f} |", flush=True)
     lines.append(f"\nrows alone (ids, texts; an exact index opened memory-mapped): {rows_only:.0f} MB of heap, "
                  "not counted above")

@@ -121,17 +121,15 @@ def flip_hnsw_link(bit: int) -> Damage:
 
 
 def flip_last_code(bit: int, rabitq_tail: int = 0) -> Damage:
-    """Flip a bit of the last byte of the codes in codes.faiss (int8, binary or rabitq, wrapped
-    in an ID map): the codes end just before the ids, a count (8 bytes) and one int64 per row;
-    rabitq writes after its codes its centroid (a count, then dim float32) and ``qb`` (1 byte).
-    ``rabitq_tail`` 1: flip a bit of ``qb`` instead (rabitq only)."""
+    """Flip a bit of the last byte of the codes in codes.faiss (int8, binary or rabitq): the
+    codes end the file, except that rabitq writes after them its centroid (a count, then dim
+    float32) and ``qb`` (1 byte). ``rabitq_tail`` 1: flip a bit of ``qb`` instead (rabitq only)."""
     def damage(path: Path) -> None:
-        rows = len((path.parent / "items.jsonl").read_text(encoding="utf-8").splitlines())
         after = 0
         if json.loads((path.parent / "manifest.json").read_text())["backend"] == "rabitq":
             dim = np.load(path.parent / "vectors.npy", mmap_mode="r").shape[1]
             after = 0 if rabitq_tail else 1 + 8 + 4 * dim
-        flip(-(8 + 8 * rows) - 1 - after, bit)(path)
+        flip(-1 - after, bit)(path)
     return damage
 
 
@@ -140,8 +138,8 @@ def binary_codes(path: Path) -> None:
     import faiss
 
     vectors = np.load(path.parent / "vectors.npy")
-    index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(8 * -(-vectors.shape[1] // 8)))
-    index.add_with_ids(np.packbits(vectors > 0, axis=1), np.arange(len(vectors)))
+    index = faiss.IndexBinaryFlat(8 * -(-vectors.shape[1] // 8))
+    index.add(np.packbits(vectors > 0, axis=1))
     faiss.write_index_binary(index, str(path))
 
 

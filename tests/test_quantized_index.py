@@ -110,6 +110,69 @@ def test_remove_and_incremental_add(kind):
     assert 42 not in [h.id for h in index.search(x[42:43], top_k=10)[0]]
 
 
+@pytest.mark.parametrize("kind", ["int8", "binary", "rabitq"])
+def test_codes_stay_in_step_with_the_rows_through_removes_and_adds(kind, tmp_path):
+    """These kinds keep no ids: code i is store row i. After scattered removes and adds the
+    load check (every row's code equals its vector encoded again) passes, and the codes are
+    the plain FAISS index, with no id map beside them."""
+    x = clustered(700, 16, seed=5)
+    index = Index(16, kind)
+    index.add([f"s{i}" for i in range(500)], x[:500])
+    index.remove([0, 3, 250, 251, 499])
+    index.add([f"s{i}" for i in range(500, 700)], x[500:])
+    index.remove([600, 699])
+    assert type(index.backend.index) is {"int8": faiss.IndexScalarQuantizer, "binary": faiss.IndexBinaryFlat,
+                                         "rabitq": faiss.IndexRaBitQ}[kind]
+    index.save(tmp_path / "idx")
+    loaded = Index.load(tmp_path / "idx", rescore_multiplier=700)  # checks every row's code (a small store)
+    kept = np.setdiff1d(np.arange(700), [0, 3, 250, 251, 499, 600, 699])
+    assert loaded.backend.index.ntotal == len(kept)
+    exact = Index(16)
+    exact.add([f"s{i}" for i in kept], x[kept], ids=kept)
+    assert loaded.search(x[::50], top_k=5) == exact.search(x[::50], top_k=5)
+
+
+def test_binary_codes_after_removes_equal_those_built_from_the_remaining_rows(data):
+    x, q, texts = data
+    gone = list(range(0, 3000, 7))
+    index = build("binary", data, rescore_multiplier=1)
+    index.remove(gone)
+    kept = np.setdiff1d(np.arange(3000), gone)
+    fresh = Index(64, "binary", rescore_multiplier=1)
+    fresh.add([texts[i] for i in kept], x[kept], ids=kept)
+    assert index.search(q, top_k=10) == fresh.search(q, top_k=10)
+
+
+@pytest.mark.parametrize("kind", ["int8", "binary", "rabitq"])
+def test_a_folder_of_the_earlier_layout_still_loads(kind, data, tmp_path):
+    """Before codes were addressed by row they were saved inside a FAISS ID map (simcse's
+    stops 18 and 19): such a file loads to the same search; ids out of row order are refused."""
+    from simcse.errors import FormatError
+
+    x, q, _ = data
+    index = build(kind, data)
+    index.remove([9, 10])
+    index.save(tmp_path / "idx")
+    path = tmp_path / "idx" / "codes.faiss"
+    binary = kind == "binary"
+    rows = index.store.vectors()
+    rows = np.packbits(rows > 0, axis=1) if binary else rows
+    (tmp_path / "alone.faiss").write_bytes(path.read_bytes())
+
+    def write_wrapped(ids: np.ndarray) -> None:
+        codes = (faiss.read_index_binary if binary else faiss.read_index)(str(tmp_path / "alone.faiss"))
+        codes.reset()  # keeps what it was trained on: the same rows get the same codes again
+        wrapped = (faiss.IndexBinaryIDMap if binary else faiss.IndexIDMap)(codes)
+        wrapped.add_with_ids(rows, ids)
+        (faiss.write_index_binary if binary else faiss.write_index)(wrapped, str(path))
+
+    write_wrapped(index.store.ids)
+    assert Index.load(tmp_path / "idx").search(q, top_k=10) == index.search(q, top_k=10)
+    write_wrapped(index.store.ids[::-1].copy())
+    with pytest.raises(FormatError, match="codes.faiss: its ids differ from items.jsonl's"):
+        Index.load(tmp_path / "idx")
+
+
 def test_rabitq_candidates_beat_hamming_on_the_same_bits(data, exact_hits):
     """rabitq scores the float query against the bits; binary compares bits with bits."""
     recall = {kind: recall_at(build(kind, data, rescore_multiplier=1).search(data[1], top_k=10), exact_hits)

@@ -162,7 +162,9 @@ class Index:
 
     def _remove(self, ids: Sequence[int]) -> None:
         if len(ids):
-            self.backend.remove(self.store.remove(ids))
+            rows = np.unique(self.store.rows_for(np.asarray(ids, dtype=np.int64)))  # before they go
+            removed = self.store.remove(ids)  # an unknown id raises here, before any change
+            self.backend.remove(removed, rows)
 
     def require_documents(self) -> DocumentTable:
         """The index's documents; a ``ConfigError`` for an index of sentences."""

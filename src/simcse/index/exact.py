@@ -58,7 +58,7 @@ class ExactBackend:
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Nothing to do: the store already holds the new rows."""
 
-    def remove(self, ids: np.ndarray) -> None:
+    def remove(self, ids: np.ndarray, rows: np.ndarray) -> None:
         """Nothing to do: the store already dropped the rows."""
 
     def rebuild(self) -> None:

@@ -163,8 +163,8 @@ class FaissBackend:
         for start, block in self.store.blocks():
             self.index.add_with_ids(np.ascontiguousarray(block), self.store.ids[start : start + len(block)])
 
-    def remove(self, ids: np.ndarray) -> None:
-        """Drop ids (already gone from the store); HNSW cannot delete, so it is rebuilt."""
+    def remove(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """Drop ids (already gone from the store; ``rows`` unused); HNSW cannot delete, so it is rebuilt."""
         if self.index is None:
             return
         if self.name == "hnsw":

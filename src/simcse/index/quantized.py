@@ -16,11 +16,17 @@ A search takes the best ``top_k * rescore_multiplier`` rows by their codes, then
 candidates exactly against the store's float32 vectors (:func:`simcse.index.exact.rescore`)
 and keeps the best ``top_k``: the scores returned are exact cosines, only the candidate list
 is approximate. With a multiplier that covers the index the result is exact search's. The
-vectors stay in ``vectors.npy``, memory-mapped by :meth:`Index.load`, so RAM holds the codes
-(and ids); rescoring reads ``top_k * rescore_multiplier`` rows per query from the file.
+vectors stay in ``vectors.npy``, memory-mapped by :meth:`Index.load`, so RAM holds the codes;
+rescoring reads ``top_k * rescore_multiplier`` rows per query from the file.
 
-The codes are written to ``codes.faiss`` and checked on load against the store: same ids,
-and the codes of a sample of rows equal to those rows' vectors encoded again.
+The codes of ``int8``, ``binary`` and ``rabitq`` are addressed by store row (code i is row i,
+kept in step on add and remove), so RAM holds the codes alone: no FAISS id map beside them
+(8 bytes a row, 1/48 of a 384-dim float32 row). ``binary_ivf`` keeps each code's id in its lists.
+
+The codes are written to ``codes.faiss`` and checked on load against the store: one code per
+row (and the store's ids, for ``binary_ivf``), and the codes of a sample of rows equal to
+those rows' vectors encoded again. A file of the earlier layout (the codes inside a FAISS ID
+map) is read too, if its ids are the store's in row order.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ QUANTIZED_PARAMS: dict[str, dict[str, int]] = {
 SEARCH_PARAMS = ("nprobe", "rescore_multiplier")  # may be changed after building, e.g. at load
 TRAINED_KINDS = frozenset({"int8", "binary_ivf", "rabitq"})  # filled only once trained on the store
 FLOAT_INPUT = frozenset({"int8", "rabitq"})  # FAISS encodes the float32 rows itself (the others take sign bits)
+BY_ROW = frozenset({"int8", "binary", "rabitq"})  # code i is store row i (the others keep ids)
 TRAIN_ROWS = 1 << 17  # rows sampled to calibrate int8 ranges or rabitq's centroid, or to cluster the binary IVF lists
 
 
@@ -63,13 +70,14 @@ def sign_bits(vectors: np.ndarray) -> np.ndarray:
 
 
 class QuantizedBackend:
-    """Codes of the store's vectors in a FAISS index keyed by the store's ids, with rescoring."""
+    """Codes of the store's vectors in a FAISS index, by row (or keyed by id), with rescoring."""
 
     def __init__(self, kind: str, store: VectorStore, **params: int) -> None:
         self._params = check_quantized_params(kind, params, store.dim)
         self.faiss = import_faiss()
         self.name, self.store = kind, store
         self.binary = kind not in FLOAT_INPUT  # a FAISS binary index of sign bits
+        self.by_row = kind in BY_ROW
         self.bits = 8 * -(-store.dim // 8)  # binary code length, whole bytes
         self.index = None if kind in TRAINED_KINDS else self._new_index()
 
@@ -79,7 +87,7 @@ class QuantizedBackend:
 
     @property
     def code_bytes(self) -> int:
-        """Bytes of codes held in RAM (ids excluded)."""
+        """Bytes of codes held in RAM (binary_ivf's ids excluded)."""
         return 0 if self.index is None else self.index.ntotal * self._code_size()
 
     def _code_size(self) -> int:
@@ -88,12 +96,11 @@ class QuantizedBackend:
     def _new_index(self):
         faiss, dim = self.faiss, self.store.dim
         if self.name == "int8":
-            return faiss.IndexIDMap(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit,
-                                                               faiss.METRIC_INNER_PRODUCT))
+            return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
         if self.name == "rabitq":
-            return faiss.IndexIDMap(faiss.IndexRaBitQ(dim, faiss.METRIC_INNER_PRODUCT))
+            return faiss.IndexRaBitQ(dim, faiss.METRIC_INNER_PRODUCT)
         if self.name == "binary":
-            return faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(self.bits))
+            return faiss.IndexBinaryFlat(self.bits)
         return faiss.index_binary_factory(self.bits, f"BIVF{self._params['nlist']}")
 
     def _encode_input(self, vectors: np.ndarray) -> np.ndarray:
@@ -121,7 +128,14 @@ class QuantizedBackend:
         if self.index is None:  # untrained: train on the store, then take every row
             self.rebuild()
         elif len(ids):
-            self.index.add_with_ids(self._encode_input(vectors), np.asarray(ids, dtype=np.int64))
+            self._add(self._encode_input(vectors), np.asarray(ids, dtype=np.int64))
+
+    def _add(self, codes_input: np.ndarray, ids: np.ndarray) -> None:
+        """Append rows: at the end (by row), or under their ids."""
+        if self.by_row:
+            self.index.add(codes_input)
+        else:
+            self.index.add_with_ids(codes_input, ids)
 
     def rebuild(self) -> None:
         """Re-derive the codes from the store (int8 and binary_ivf train again on it)."""
@@ -132,12 +146,13 @@ class QuantizedBackend:
         if self.index is None:
             return
         for start, block in self.store.blocks():
-            self.index.add_with_ids(self._encode_input(block), self.store.ids[start : start + len(block)])
+            self._add(self._encode_input(block), self.store.ids[start : start + len(block)])
 
-    def remove(self, ids: np.ndarray) -> None:
-        """Drop ids (already gone from the store)."""
+    def remove(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """Drop ids (already gone from the store) that were at ``rows``: FAISS closes the gaps in
+        order, as the store does, so code i stays row i."""
         if self.index is not None:
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self.index.remove_ids(np.asarray(rows if self.by_row else ids, dtype=np.int64))
 
     def set_search_params(self, **params: int) -> None:
         """Change ``rescore_multiplier`` (and ``nprobe`` for ``binary_ivf``) without rebuilding."""
@@ -156,7 +171,7 @@ class QuantizedBackend:
             self.index.nprobe = self._params["nprobe"]
         wanted = min(k * self._params["rescore_multiplier"], self.index.ntotal)
         _, candidates = self.index.search(self._encode_input(queries), wanted)  # (Q, wanted), -1 padding
-        rows = np.where(candidates >= 0, self.store.rows_for(candidates), -1)
+        rows = candidates if self.by_row else np.where(candidates >= 0, self.store.rows_for(candidates), -1)
         best_s, best_r = rescore(self.store, queries, rows)
         best_s, best_r = best_s[:, :k], best_r[:, :k]
         scores[:, : best_s.shape[1]] = best_s
@@ -175,7 +190,8 @@ class QuantizedBackend:
         path = folder / FILE_NAME
         if path.is_file():
             faiss = backend.faiss
-            backend.index = read_faiss(faiss.read_index_binary if backend.binary else faiss.read_index, path)
+            backend.index = backend._unwrapped(read_faiss(faiss.read_index_binary if backend.binary
+                                                          else faiss.read_index, path), path)
             backend._check(path)
         elif len(store) or kind not in TRAINED_KINDS:
             raise MissingFileError(f"{path}: missing; the manifest names backend {kind!r}")
@@ -183,11 +199,24 @@ class QuantizedBackend:
 
     # -- checking a loaded file ---------------------------------------------------------
 
+    def _unwrapped(self, index, path: Path):
+        """``index``, or for a file of the earlier layout (the codes inside a FAISS ID map) a
+        copy of its codes alone, if the map's ids are the store's in row order."""
+        faiss = self.faiss
+        if not self.by_row or not isinstance(index, (faiss.IndexIDMap, faiss.IndexBinaryIDMap)):
+            return index
+        if not np.array_equal(faiss.vector_to_array(index.id_map), self.store.ids):
+            raise FormatError(f"{path}: its ids differ from items.jsonl's")
+        if self.binary:  # a copy that owns itself (the map owns its inner index)
+            return faiss.deserialize_index_binary(faiss.serialize_index_binary(faiss.downcast_IndexBinary(index.index)))
+        return faiss.deserialize_index(faiss.serialize_index(faiss.downcast_index(index.index)))
+
     def _check(self, path: Path) -> None:
-        """Raise ``FormatError`` naming ``path`` unless the codes are of this kind, hold the
-        store's ids, and encode the store's (sampled) vectors."""
+        """Raise ``FormatError`` naming ``path`` unless the codes are of this kind and its
+        settings, one per row of the store (with its ids, for binary_ivf), and encode the
+        store's (sampled) vectors."""
         faiss, index, store = self.faiss, self.index, self.store
-        expected = {"int8": faiss.IndexIDMap, "rabitq": faiss.IndexIDMap, "binary": faiss.IndexBinaryIDMap,
+        expected = {"int8": faiss.IndexScalarQuantizer, "rabitq": faiss.IndexRaBitQ, "binary": faiss.IndexBinaryFlat,
                     "binary_ivf": faiss.IndexBinaryIVF}
         if not isinstance(index, expected[self.name]):
             raise FormatError(f"{path}: a {type(index).__name__}, not the manifest's {self.name!r}")
@@ -195,60 +224,61 @@ class QuantizedBackend:
         if index.d != dim or index.ntotal != len(store):
             raise FormatError(f"{path}: holds {index.ntotal} codes of dimension {index.d}, but the index folder has "
                               f"{len(store)} vectors of dimension {store.dim}")
-        ids, codes = self._ids_and_codes(path)
-        order = np.argsort(ids)
-        sorted_ids = ids[order]  # sorted once: compared with the store's, then searched
-        if not np.array_equal(sorted_ids, np.sort(store.ids)):
-            raise FormatError(f"{path}: its ids differ from items.jsonl's")
+        self._check_settings(path)
+        rows = store.sample_rows()
+        if self.by_row:
+            at, codes = rows, self._codes_view()
+        else:
+            ids, codes = self._ivf_ids_and_codes()
+            order = np.argsort(ids)
+            sorted_ids = ids[order]  # sorted once: compared with the store's, then searched
+            if not np.array_equal(sorted_ids, np.sort(store.ids)):
+                raise FormatError(f"{path}: its ids differ from items.jsonl's")
+            at = order[np.searchsorted(sorted_ids, store.ids[rows])]  # positions of the sampled rows
+        if not np.array_equal(codes[at], self._codes_of(store.vectors(rows))):
+            raise FormatError(f"{path}: its codes differ from those of vectors.npy's rows")
+
+    def _check_settings(self, path: Path) -> None:
+        """What a code's meaning depends on beyond its kind: int8's quantizer and metric,
+        rabitq's metric and query bits, binary_ivf's list count (taken into the params)."""
+        faiss, index = self.faiss, self.index
+        if self.name == "rabitq":
+            built = self._new_index()  # as made here: inner product, FAISS's query bits
+            if (index.metric_type, index.qb) != (built.metric_type, built.qb):
+                raise FormatError(f"{path}: metric {index.metric_type} and query bits {index.qb}, not "
+                                  f"{built.metric_type} and {built.qb}")
+        if self.name == "int8" and (index.sq.qtype != faiss.ScalarQuantizer.QT_8bit
+                                    or index.metric_type != faiss.METRIC_INNER_PRODUCT):
+            raise FormatError(f"{path}: scalar quantizer type {index.sq.qtype} or metric {index.metric_type}, not 8-bit "
+                              "inner product")
         if self.name == "binary_ivf":
             if self._params["nlist"] not in (index.nlist, 0):
                 raise FormatError(f"{path}: built with nlist {index.nlist}, manifest.json says {self._params}")
             self._params["nlist"] = index.nlist
-        rows = store.sample_rows()
-        at = order[np.searchsorted(sorted_ids, store.ids[rows])]  # positions of the sampled rows
-        if not np.array_equal(codes[at], self._codes_of(store.vectors(rows))):
-            raise FormatError(f"{path}: its codes differ from those of vectors.npy's rows")
 
-    def _inner(self):
-        if not self.binary:
-            return self.faiss.downcast_index(self.index.index)
-        return self.faiss.downcast_IndexBinary(self.index.index)
+    def _codes_view(self) -> np.ndarray:
+        """The codes (n, code_size) uint8 of a by-row index, a view (they are the big array)."""
+        if not self.index.ntotal:
+            return np.zeros((0, self._code_size()), np.uint8)
+        codes = self.index.xb if self.binary else self.index.codes
+        return self.faiss.rev_swig_ptr(codes.data(), codes.size()).reshape(-1, self._code_size())
 
-    def _ids_and_codes(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        """Every code's id (n,) and the codes (n, code_size) uint8, in the same order."""
+    def _ivf_ids_and_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """binary_ivf: every code's id (n,) and the codes (n, code_size) uint8, in the same order."""
         faiss, index = self.faiss, self.index
-        if self.name == "binary_ivf":
-            lists = index.invlists
-            parts = [(faiss.rev_swig_ptr(lists.get_ids(i), n), faiss.rev_swig_ptr(lists.get_codes(i), n * lists.code_size))
-                     for i in range(index.nlist) if (n := lists.list_size(i))]
-            ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-            codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
-            return ids, codes.reshape(-1, index.code_size)
-        inner = self._inner()
-        inner_type = {"int8": faiss.IndexScalarQuantizer, "rabitq": faiss.IndexRaBitQ}.get(self.name, faiss.IndexBinaryFlat)
-        if not isinstance(inner, inner_type):
-            raise FormatError(f"{path}: a {type(inner).__name__} inside, not the manifest's {self.name!r}")
-        if self.name == "rabitq":
-            fresh = self._new_index()  # as made here: inner product, FAISS's query bits (kept: it owns the inner)
-            built = faiss.downcast_index(fresh.index)
-            if (inner.metric_type, inner.qb) != (built.metric_type, built.qb):
-                raise FormatError(f"{path}: metric {inner.metric_type} and query bits {inner.qb}, not "
-                                  f"{built.metric_type} and {built.qb}")
-        if self.name == "int8" and (inner.sq.qtype != faiss.ScalarQuantizer.QT_8bit
-                                    or inner.metric_type != faiss.METRIC_INNER_PRODUCT):
-            raise FormatError(f"{path}: scalar quantizer type {inner.sq.qtype} or metric {inner.metric_type}, not 8-bit "
-                              "inner product")
-        codes = inner.xb if self.binary else inner.codes  # views, not copies: these are the big arrays
-        ids = faiss.rev_swig_ptr(index.id_map.data(), index.id_map.size()) if index.ntotal else np.zeros(0, np.int64)
-        codes = faiss.rev_swig_ptr(codes.data(), codes.size()) if index.ntotal else np.zeros(0, np.uint8)
-        return ids, codes.reshape(-1, self._code_size())
+        lists = index.invlists
+        parts = [(faiss.rev_swig_ptr(lists.get_ids(i), n), faiss.rev_swig_ptr(lists.get_codes(i), n * lists.code_size))
+                 for i in range(index.nlist) if (n := lists.list_size(i))]
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        codes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
+        return ids, codes.reshape(-1, index.code_size)
 
     def _codes_of(self, vectors: np.ndarray) -> np.ndarray:
         """The codes (n, code_size) that ``vectors`` (n, dim) get from the loaded index."""
         if self.binary:
             return sign_bits(vectors)
-        return self._inner().sa_encode(np.ascontiguousarray(vectors, dtype=np.float32))
+        return self.index.sa_encode(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
-__all__ = ["DEFAULT_RESCORE_MULTIPLIER", "FILE_NAME", "QUANTIZED_PARAMS", "SEARCH_PARAMS", "QuantizedBackend",
+__all__ = ["BY_ROW", "DEFAULT_RESCORE_MULTIPLIER", "FILE_NAME", "QUANTIZED_PARAMS", "SEARCH_PARAMS", "QuantizedBackend",
            "check_quantized_params", "sign_bits"]

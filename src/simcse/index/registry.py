@@ -23,7 +23,7 @@ class Backend(Protocol):
     @property
     def params(self) -> dict[str, Any]: ...  # build and search parameters, saved in the manifest
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...  # rows the store already holds
-    def remove(self, ids: np.ndarray) -> None: ...  # ids the store already dropped
+    def remove(self, ids: np.ndarray, rows: np.ndarray) -> None: ...  # ids the store already dropped, and their rows
     def rebuild(self) -> None: ...  # re-derive everything from the store
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...  # (Q, k) scores, ids
     def save(self, folder: Path) -> None: ...
