@@ -120,17 +120,27 @@ def flip_hnsw_link(bit: int) -> Damage:
     return damage
 
 
-def flip_last_code(bit: int, rabitq_tail: int = 0) -> Damage:
-    """Flip a bit of the last byte of the codes in codes.faiss (int8, binary or rabitq): the
-    codes end the file, except that rabitq writes after them its centroid (a count, then dim
-    float32) and ``qb`` (1 byte). ``rabitq_tail`` 1: flip a bit of ``qb`` instead (rabitq only)."""
+def flip_a_code(bit: int) -> Damage:
+    """Flip a bit of a row's code in codes.faiss (int8, binary or rabitq): the codes end the
+    file. int8 and binary: its last byte. rabitq (FastScan): the first byte of its packed codes,
+    which are blocks of 32 rows of ``ceil(dim / 8) + 8`` bytes each (the last block padded), so
+    a byte of the first rows."""
     def damage(path: Path) -> None:
-        after = 0
+        offset = -1
         if json.loads((path.parent / "manifest.json").read_text())["backend"] == "rabitq":
-            dim = np.load(path.parent / "vectors.npy", mmap_mode="r").shape[1]
-            after = 0 if rabitq_tail else 1 + 8 + 4 * dim
-        flip(-1 - after, bit)(path)
+            rows, dim = np.load(path.parent / "vectors.npy", mmap_mode="r").shape
+            offset = -(-(-rows // 32) * 32 * (-(-dim // 8) + 8))
+        flip(offset, bit)(path)
     return damage
+
+
+def rabitq_query_bits(path: Path) -> None:
+    """Rewrite codes.faiss, a sound FastScan RaBitQ index, with other query bits (qb 5)."""
+    import faiss
+
+    index = faiss.read_index(str(path))
+    index.qb = 5
+    faiss.write_index(index, str(path))
 
 
 def binary_codes(path: Path) -> None:
@@ -446,14 +456,14 @@ def _index_cases(artefact: str) -> list[Case]:
     ]
 
 
-def _faiss_file_cases(artefact: str, file: str) -> list[Case]:
-    """Damage that no FAISS file may survive (its ids end the file)."""
+def _faiss_file_cases(artefact: str, file: str, ids_at_end: bool = True) -> list[Case]:
+    """Damage that no FAISS file may survive (an index with ids: they end the file)."""
     return [
         Case(artefact, file, "missing", delete),
         Case(artefact, file, "empty", empty),
         Case(artefact, file, "truncate", truncate),
         Case(artefact, file, "garbage", write(b"junk" * 256)),
-        Case(artefact, file, "bit flip (last id)", flip(-2, 5)),
+        *([Case(artefact, file, "bit flip (last id)", flip(-2, 5))] if ids_at_end else []),
     ]
 
 
@@ -481,13 +491,13 @@ QUANTIZED_CASES = [
         case
         for backend in ("int8", "binary", "rabitq")
         for case in [
-            *_faiss_file_cases(f"index/{backend}", "codes.faiss"),
-            Case(f"index/{backend}", "codes.faiss", "bit flip (a code)", flip_last_code(0)),
+            *_faiss_file_cases(f"index/{backend}", "codes.faiss", ids_at_end=False),  # codes by row: no ids
+            Case(f"index/{backend}", "codes.faiss", "bit flip (a code)", flip_a_code(0)),
             Case(f"index/{backend}", "manifest.json", "rescore_multiplier 0", edit_json(params={"rescore_multiplier": 0})),
         ]
     ],
     Case("index/int8", "codes.faiss", "binary codes instead", binary_codes),
-    Case("index/rabitq", "codes.faiss", "bit flip (query bits qb 4 -> 5)", flip_last_code(0, rabitq_tail=1)),
+    Case("index/rabitq", "codes.faiss", "query bits qb 8 -> 5", rabitq_query_bits),
 ]
 
 def edit_document(lineno: int, **changes: Any) -> Damage:

@@ -122,7 +122,7 @@ def test_codes_stay_in_step_with_the_rows_through_removes_and_adds(kind, tmp_pat
     index.add([f"s{i}" for i in range(500, 700)], x[500:])
     index.remove([600, 699])
     assert type(index.backend.index) is {"int8": faiss.IndexScalarQuantizer, "binary": faiss.IndexBinaryFlat,
-                                         "rabitq": faiss.IndexRaBitQ}[kind]
+                                         "rabitq": faiss.IndexRaBitQFastScan}[kind]
     index.save(tmp_path / "idx")
     loaded = Index.load(tmp_path / "idx", rescore_multiplier=700)  # checks every row's code (a small store)
     kept = np.setdiff1d(np.arange(700), [0, 3, 250, 251, 499, 600, 699])
@@ -146,8 +146,10 @@ def test_binary_codes_after_removes_equal_those_built_from_the_remaining_rows(da
 @pytest.mark.parametrize("kind", ["int8", "binary", "rabitq"])
 def test_a_folder_of_the_earlier_layout_still_loads(kind, data, tmp_path):
     """Before codes were addressed by row they were saved inside a FAISS ID map (simcse's
-    stops 18 and 19): such a file loads to the same search; ids out of row order are refused."""
+    stops 18 and 19), rabitq's as a plain ``IndexRaBitQ``: such a file loads to the same
+    search; ids out of row order are refused."""
     from simcse.errors import FormatError
+    from simcse.index.store import normalize
 
     x, q, _ = data
     index = build(kind, data)
@@ -162,6 +164,9 @@ def test_a_folder_of_the_earlier_layout_still_loads(kind, data, tmp_path):
     def write_wrapped(ids: np.ndarray) -> None:
         codes = (faiss.read_index_binary if binary else faiss.read_index)(str(tmp_path / "alone.faiss"))
         codes.reset()  # keeps what it was trained on: the same rows get the same codes again
+        if kind == "rabitq":  # the same centroid: trained on every row as first added (fewer than the sample)
+            codes = faiss.IndexRaBitQ(64, faiss.METRIC_INNER_PRODUCT)
+            codes.train(normalize(x))
         wrapped = (faiss.IndexBinaryIDMap if binary else faiss.IndexIDMap)(codes)
         wrapped.add_with_ids(rows, ids)
         (faiss.write_index_binary if binary else faiss.write_index)(wrapped, str(path))

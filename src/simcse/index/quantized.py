@@ -6,11 +6,14 @@
 ``binary``      sign bits (1 where a coordinate is > 0, 1 bit per coordinate) in FAISS
                 ``IndexBinaryFlat``, searched by Hamming distance.
 ``binary_ivf``  the same bits in ``IndexBinaryIVF`` (``nlist`` lists, ``nprobe`` visited).
-``rabitq``      FAISS ``IndexRaBitQ`` (Gao & Long, SIGMOD 2024): also one bit per coordinate, of
-                the vector's offset from the centroid of the indexed vectors (calibrated when
-                the index is first filled), plus two floats per row; the float32 query is
-                scored against the bits (an unbiased estimate of the inner product) instead of
-                being binarised too, so the candidates are better than Hamming's.
+``rabitq``      FAISS ``IndexRaBitQFastScan`` (RaBitQ, Gao & Long, SIGMOD 2024): also one bit
+                per coordinate, of the vector's offset from the centroid of the indexed vectors
+                (calibrated when the index is first filled), plus two floats per row; the query
+                (quantized to ``qb`` = 8 bits a coordinate, not binarised) is scored against the
+                bits (an unbiased estimate of the inner product), so the candidates are better
+                than Hamming's; FastScan lays the codes out in blocks of 32 rows and scans them
+                with SIMD table lookups. A folder whose codes are FAISS's plain ``IndexRaBitQ``
+                (simcse's stop 19) is converted when loaded.
 
 A search takes the best ``top_k * rescore_multiplier`` rows by their codes, then scores those
 candidates exactly against the store's float32 vectors (:func:`simcse.index.exact.rescore`)
@@ -91,14 +94,14 @@ class QuantizedBackend:
         return 0 if self.index is None else self.index.ntotal * self._code_size()
 
     def _code_size(self) -> int:
-        return self.index.code_size if self.binary else self.index.sa_code_size()
+        return self.index.code_size
 
     def _new_index(self):
         faiss, dim = self.faiss, self.store.dim
         if self.name == "int8":
             return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
         if self.name == "rabitq":
-            return faiss.IndexRaBitQ(dim, faiss.METRIC_INNER_PRODUCT)
+            return faiss.IndexRaBitQFastScan(dim, faiss.METRIC_INNER_PRODUCT)
         if self.name == "binary":
             return faiss.IndexBinaryFlat(self.bits)
         return faiss.index_binary_factory(self.bits, f"BIVF{self._params['nlist']}")
@@ -190,7 +193,7 @@ class QuantizedBackend:
         path = folder / FILE_NAME
         if path.is_file():
             faiss = backend.faiss
-            backend.index = backend._unwrapped(read_faiss(faiss.read_index_binary if backend.binary
+            backend.index = backend._upgraded(read_faiss(faiss.read_index_binary if backend.binary
                                                           else faiss.read_index, path), path)
             backend._check(path)
         elif len(store) or kind not in TRAINED_KINDS:
@@ -199,24 +202,30 @@ class QuantizedBackend:
 
     # -- checking a loaded file ---------------------------------------------------------
 
-    def _unwrapped(self, index, path: Path):
-        """``index``, or for a file of the earlier layout (the codes inside a FAISS ID map) a
-        copy of its codes alone, if the map's ids are the store's in row order."""
+    def _upgraded(self, index, path: Path):
+        """``index`` in this layout. Files of earlier ones: codes inside a FAISS ID map (stops
+        18-19; its ids must be the store's in row order) give a copy of the codes alone; rabitq's
+        plain ``IndexRaBitQ`` (stop 19) is repacked for FastScan, with today's query bits."""
         faiss = self.faiss
-        if not self.by_row or not isinstance(index, (faiss.IndexIDMap, faiss.IndexBinaryIDMap)):
-            return index
-        if not np.array_equal(faiss.vector_to_array(index.id_map), self.store.ids):
-            raise FormatError(f"{path}: its ids differ from items.jsonl's")
-        if self.binary:  # a copy that owns itself (the map owns its inner index)
-            return faiss.deserialize_index_binary(faiss.serialize_index_binary(faiss.downcast_IndexBinary(index.index)))
-        return faiss.deserialize_index(faiss.serialize_index(faiss.downcast_index(index.index)))
+        if self.by_row and isinstance(index, (faiss.IndexIDMap, faiss.IndexBinaryIDMap)):
+            if not np.array_equal(faiss.vector_to_array(index.id_map), self.store.ids):
+                raise FormatError(f"{path}: its ids differ from items.jsonl's")
+            if self.binary:  # a copy that owns itself (the map owns its inner index)
+                return faiss.deserialize_index_binary(faiss.serialize_index_binary(faiss.downcast_IndexBinary(index.index)))
+            index = faiss.deserialize_index(faiss.serialize_index(faiss.downcast_index(index.index)))
+        if self.name == "rabitq" and type(index) is faiss.IndexRaBitQ:
+            if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+                raise FormatError(f"{path}: metric {index.metric_type}, not inner product")
+            index = faiss.IndexRaBitQFastScan(index)  # the same codes and centroid, packed
+            index.qb = self._new_index().qb
+        return index
 
     def _check(self, path: Path) -> None:
         """Raise ``FormatError`` naming ``path`` unless the codes are of this kind and its
         settings, one per row of the store (with its ids, for binary_ivf), and encode the
         store's (sampled) vectors."""
         faiss, index, store = self.faiss, self.index, self.store
-        expected = {"int8": faiss.IndexScalarQuantizer, "rabitq": faiss.IndexRaBitQ, "binary": faiss.IndexBinaryFlat,
+        expected = {"int8": faiss.IndexScalarQuantizer, "rabitq": faiss.IndexRaBitQFastScan, "binary": faiss.IndexBinaryFlat,
                     "binary_ivf": faiss.IndexBinaryIVF}
         if not isinstance(index, expected[self.name]):
             raise FormatError(f"{path}: a {type(index).__name__}, not the manifest's {self.name!r}")
@@ -227,7 +236,7 @@ class QuantizedBackend:
         self._check_settings(path)
         rows = store.sample_rows()
         if self.by_row:
-            at, codes = rows, self._codes_view()
+            at, codes = slice(None), self._stored_codes(rows)
         else:
             ids, codes = self._ivf_ids_and_codes()
             order = np.argsort(ids)
@@ -256,12 +265,17 @@ class QuantizedBackend:
                 raise FormatError(f"{path}: built with nlist {index.nlist}, manifest.json says {self._params}")
             self._params["nlist"] = index.nlist
 
-    def _codes_view(self) -> np.ndarray:
-        """The codes (n, code_size) uint8 of a by-row index, a view (they are the big array)."""
-        if not self.index.ntotal:
+    def _stored_codes(self, rows: np.ndarray) -> np.ndarray:
+        """The codes (len(rows), code_size) uint8 that a by-row index holds for ``rows``."""
+        if not len(rows):
             return np.zeros((0, self._code_size()), np.uint8)
-        codes = self.index.xb if self.binary else self.index.codes
-        return self.faiss.rev_swig_ptr(codes.data(), codes.size()).reshape(-1, self._code_size())
+        table = self.index.xb if self.binary else self.index.codes
+        flat = self.faiss.rev_swig_ptr(table.data(), table.size())  # a view: the big array
+        if self.name != "rabitq":
+            return flat.reshape(-1, self._code_size())[rows]
+        packer = self.index.get_CodePacker()  # FastScan: blocks of 32 rows, sub-codes interleaved
+        blocks = flat.reshape(-1, packer.block_size)
+        return np.stack([packer.unpack_1(blocks, int(row)) for row in rows])
 
     def _ivf_ids_and_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """binary_ivf: every code's id (n,) and the codes (n, code_size) uint8, in the same order."""
