@@ -132,6 +132,16 @@ def test_codes_stay_in_step_with_the_rows_through_removes_and_adds(kind, tmp_pat
     assert loaded.search(x[::50], top_k=5) == exact.search(x[::50], top_k=5)
 
 
+def test_rabitq_loads_with_its_codes_checked_past_the_first_blocks(tmp_path):
+    """FastScan packs the codes in blocks of 32 rows; the load check reads rows of every block
+    (10,000 rows of dim 8: 313 blocks, past what one block array of FAISS's unpacker spans)."""
+    x = clustered(10_000, 8, seed=6)
+    index = Index(8, "rabitq")
+    index.add([str(i) for i in range(len(x))], x)
+    index.save(tmp_path / "idx")
+    assert Index.load(tmp_path / "idx").search(x[-3:], top_k=2) == index.search(x[-3:], top_k=2)
+
+
 def test_binary_codes_after_removes_equal_those_built_from_the_remaining_rows(data):
     x, q, texts = data
     gone = list(range(0, 3000, 7))

@@ -273,9 +273,10 @@ class QuantizedBackend:
         flat = self.faiss.rev_swig_ptr(table.data(), table.size())  # a view: the big array
         if self.name != "rabitq":
             return flat.reshape(-1, self._code_size())[rows]
-        packer = self.index.get_CodePacker()  # FastScan: blocks of 32 rows, sub-codes interleaved
+        packer = self.index.get_CodePacker()  # FastScan: blocks of packer.nvec rows, sub-codes interleaved
         blocks = flat.reshape(-1, packer.block_size)
-        return np.stack([packer.unpack_1(blocks, int(row)) for row in rows])
+        per = packer.nvec
+        return np.stack([packer.unpack_1(blocks[row // per : row // per + 1], int(row % per)) for row in rows])
 
     def _ivf_ids_and_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """binary_ivf: every code's id (n,) and the codes (n, code_size) uint8, in the same order."""
