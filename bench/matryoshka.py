@@ -15,6 +15,10 @@ batch 64, lr 5e-5, temperature 0.05, no warmup, linear decay, 200 steps, the las
 * ``matryoshka-384-128``: ``--matryoshka-dims 384,128`` (weights 1): only the full width and
   the 128-dim target, so the full width keeps half of the loss instead of a quarter.
 
+``--data wiki`` trains the same rows the paper's unsupervised way instead: each of the 11,914
+wiki1m lines of the data dir (``training/wiki1m_prefix``) encoded twice under dropout, one
+epoch (186 steps), lr 3e-5, the rest as above; use another ``--work`` folder for it.
+
 Each model is scored at 384, 256, 128 and 64 dims: the 7 STS test tasks (average Spearman x
 100) and in-domain retrieval on ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056
 captions, qrels ``dev``; nDCG@10 x 100). Every sentence is encoded once at full width; a
@@ -26,6 +30,8 @@ Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
   python bench/matryoshka.py base
   python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean; seeds 1 2 3
   python bench/matryoshka.py table
+  # unsupervised: copy the base line of runs/matryoshka/results.jsonl into the new folder, then
+  python bench/matryoshka.py run plain --seed 1 --data wiki --work runs/matryoshka-wiki
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ WORK = Path("runs/matryoshka")
 PAIRS = "training/flickr30k_pairs/flickr30k_train_caption_pairs.csv"
 DEV = "retrieval/flickr30k_captions_val"
 TRAIN_ROWS, BATCH, MAX_LEN, LR, STEPS = 12_800, 64, 32, 5e-5, 200
+WIKI = "training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt"
+WIKI_LR = 3e-5  # the paper's unsupervised BERT-base rate
 DIMS = (384, 256, 128, 64)
 # row -> (--matryoshka-dims, --matryoshka-weights); () weights = 1 each
 ROWS = {"plain": ((), ()), "matryoshka": (DIMS, ()), "matryoshka-mean": (DIMS, (0.25,) * len(DIMS)),
@@ -95,20 +103,22 @@ def score(model_dir: str, root: Path, tasks: tuple[str, ...]) -> dict:
     return out
 
 
-def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int) -> None:
+def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int, data: str) -> None:
     from simcse.train import build_config, train
 
     out = WORK / f"{row}-s{seed}"
     shutil.rmtree(out, ignore_errors=True)
     cfg = build_config(
-        model=MODEL, pooler=None, mlp_only_train=None, train_file=str(pairs_file(root)), output_dir=str(out),
-        sent1_column="sent1", max_length=MAX_LEN, batch_size=BATCH, learning_rate=LR, max_steps=steps, seed=seed,
+        model=MODEL, pooler=None, mlp_only_train=None, output_dir=str(out), max_length=MAX_LEN, batch_size=BATCH,
+        max_steps=steps, seed=seed,
+        **(dict(train_file=str(pairs_file(root)), sent1_column="sent1", learning_rate=LR) if data == "pairs" else
+           dict(train_file=str(root / WIKI), sent1_column=None, learning_rate=WIKI_LR)),
         eval_steps=0, save_steps=0, progress=False, tensorboard=False,
         matryoshka_dims=ROWS[row][0], matryoshka_weights=ROWS[row][1])
     start = time.perf_counter()
     train(cfg)
     wall = time.perf_counter() - start
-    _append({"row": row, "seed": seed, "steps": steps, "train_s": round(wall, 1),
+    _append({"row": row, "seed": seed, "steps": steps, "data": data, "train_s": round(wall, 1),
              "scores": score(str(out / "model"), root, tasks)})
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
 
@@ -167,7 +177,11 @@ def main() -> None:
     p.add_argument("what", choices=("base", "run", "table"))
     p.add_argument("row", nargs="?", choices=tuple(ROWS))
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default: {STEPS} on pairs, "
+                   "one epoch on wiki)")
+    p.add_argument("--data", choices=("pairs", "wiki"), default="pairs",
+                   help="pairs: the Flickr30k caption pairs (supervised); wiki: unsupervised SimCSE (dropout "
+                        f"views) on the {WIKI} lines, lr {WIKI_LR}")
     p.add_argument("--tasks", nargs="+", default=None, help="STS tasks (default: the 7); a smoke test may take fewer")
     p.add_argument("--work", type=Path, default=WORK, help="where the runs and results.jsonl go")
     args = p.parse_args()
@@ -183,7 +197,8 @@ def main() -> None:
         _append({"row": "base", "seed": 0, "steps": 0, "train_s": 0,
                  "scores": score(str(resolve_model(MODEL)), root, tasks)})
     else:
-        run(args.row, args.seed, root, tasks, args.steps)
+        steps = args.steps if args.steps is not None else (STEPS if args.data == "pairs" else 0)  # 0: epochs decide
+        run(args.row, args.seed, root, tasks, steps, args.data)
 
 
 if __name__ == "__main__":
