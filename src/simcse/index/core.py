@@ -8,7 +8,7 @@ Folder layout (all plain files, no pickles)::
     vectors.npy     (N, dim) float32 unit rows, memory-mappable
     items.jsonl     {"id": int, "text": str} per row, same order as vectors.npy
     index.faiss     the FAISS index (FAISS backends only)
-    codes.faiss     the int8 or binary codes (quantized backends only, :mod:`simcse.index.quantized`);
+    codes.faiss     the codes of a quantized backend (int8, binary, binary_ivf, rabitq: :mod:`simcse.index.quantized`);
                     their search rescores candidates from vectors.npy, which stays memory-mapped
     documents.jsonl the documents whose passages the rows are (indexes of documents only;
                     :mod:`simcse.index.documents`)
@@ -210,7 +210,7 @@ class Index:
 
     def set_search_params(self, **params: int) -> None:
         """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW),
-        ``rescore_multiplier`` (int8, binary)."""
+        ``rescore_multiplier`` (the quantized backends)."""
         if not hasattr(self.backend, "set_search_params"):
             raise ConfigError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
