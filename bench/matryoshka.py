@@ -110,7 +110,7 @@ def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int, dat
     shutil.rmtree(out, ignore_errors=True)
     cfg = build_config(
         model=MODEL, pooler=None, mlp_only_train=None, output_dir=str(out), max_length=MAX_LEN, batch_size=BATCH,
-        max_steps=steps, seed=seed,
+        max_steps=steps, epochs=max(1, -(-steps // (TRAIN_ROWS // BATCH))), seed=seed,  # more steps: more epochs
         **(dict(train_file=str(pairs_file(root)), sent1_column="sent1", learning_rate=LR) if data == "pairs" else
            dict(train_file=str(root / WIKI), sent1_column=None, learning_rate=WIKI_LR)),
         eval_steps=0, save_steps=0, progress=False, tensorboard=False,
