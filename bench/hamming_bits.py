@@ -26,18 +26,13 @@ import numpy as np
 K, CHUNK = 10, 100_000
 
 
-def exact_top(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
-    """(Q, k) row numbers of the best inner products, over x in chunks."""
-    best_s = np.full((len(q), 0), -np.inf, np.float32)
-    best_r = np.zeros((len(q), 0), np.int64)
+def inner_product_top(faiss, x: np.ndarray, q: np.ndarray, k: int, rows=lambda block: block) -> np.ndarray:
+    """(Q, k) row numbers of ``x`` with the best inner products with ``q``, best first (FAISS
+    ``IndexFlatIP``); ``rows`` maps each block of x first (e.g. to its +-1 signs)."""
+    index = faiss.IndexFlatIP(x.shape[1])
     for start in range(0, len(x), CHUNK):
-        s = q @ np.asarray(x[start : start + CHUNK]).T
-        part = np.argpartition(-s, min(k, s.shape[1] - 1), axis=1)[:, :k]
-        merged_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
-        merged_r = np.concatenate([best_r, part + start], 1)
-        order = np.argsort(-merged_s, axis=1, kind="stable")[:, :k]
-        best_s, best_r = np.take_along_axis(merged_s, order, 1), np.take_along_axis(merged_r, order, 1)
-    return best_r
+        index.add(np.ascontiguousarray(rows(x[start : start + CHUNK]), dtype=np.float32))
+    return index.search(q, k)[1]
 
 
 def recall_after_rescoring(x: np.ndarray, q: np.ndarray, candidates: np.ndarray, truth: np.ndarray) -> float:
@@ -72,7 +67,7 @@ def main() -> None:
     x = np.load(args.work / "index-exact" / "vectors.npy")  # into RAM: rescoring gathers rows at random
     q = np.load(args.work / "queries.npy").astype(np.float32)
     mults = [int(m) for m in args.multipliers.split(",")]
-    truth = exact_top(x, q, K)
+    truth = inner_product_top(faiss, x, q, K)
     rng = np.random.default_rng(0)
     extra, simhash = rng.standard_normal((x.shape[1], 128), np.float32), rng.standard_normal((x.shape[1], 512), np.float32)
     codes = {
@@ -90,18 +85,9 @@ def main() -> None:
         print(f"| {name} | {db.shape[1] * 8} | 1/{x.shape[1] * 32 / (db.shape[1] * 8):.0f} | "
               + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
         del db
-    wanted = K * max(mults)  # the best rows of each chunk, then of all chunks, by the asymmetric score
-    cands = np.concatenate([asymmetric_top(x[s : s + CHUNK], q, wanted) + s for s in range(0, len(x), CHUNK)], 1)
-    scores = np.stack([np.where(x[c] > 0, 1.0, -1.0).astype(np.float32) @ query for c, query in zip(cands, q)])
-    ranked = np.take_along_axis(cands, np.argsort(-scores, axis=1, kind="stable"), 1)
+    ranked = inner_product_top(faiss, x, q, K * max(mults), rows=lambda block: np.where(block > 0, 1.0, -1.0))
     cells = [recall_after_rescoring(x, q, ranked[:, : K * m], truth) for m in mults]
     print(f"| sign bits, float query (asymmetric) | {x.shape[1]} | 1/32 | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-
-
-def asymmetric_top(block: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
-    """(Q, k) rows of ``block`` with the best inner product of the float query and the rows' +-1 signs."""
-    s = q @ np.where(block > 0, 1.0, -1.0).astype(np.float32).T
-    return np.argpartition(-s, k, axis=1)[:, :k]
 
 
 if __name__ == "__main__":

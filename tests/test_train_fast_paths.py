@@ -4,7 +4,6 @@ draw their masks in another order or with another generator)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
