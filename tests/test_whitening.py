@@ -1,7 +1,8 @@
-"""BERT-whitening: the streaming fit against numpy, the saved layer in our loader and in
+"""BERT-whitening and PCA: the streaming fit against numpy, the saved layer in our loader and in
 sentence-transformers, truncation, the ``simcse whiten`` command and its errors."""
 
 import json
+import logging
 import random
 import shutil
 
@@ -89,6 +90,28 @@ def test_fit_refuses_what_it_cannot_whiten():
         stats.update(np.array([[np.nan, 0, 0, 0]]))
 
 
+def test_pca_is_the_whitening_rotation_without_centring_or_scaling():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 10)) @ rng.normal(size=(10, 10)) + rng.normal(size=10) * 4
+    x[:, -1] = x[:, 0]  # 9 directions of variance out of 10
+    stats = WhiteningStats(10)
+    stats.update(x)
+    mu, cov, w = _numpy_fit(x)
+    shift, u = fit_whitening(stats, method="pca")
+    assert u.shape == (10, 10) and not shift.any()  # no dim: every direction, the flat one too
+    np.testing.assert_allclose(u.T @ u, np.eye(10), atol=1e-10)  # a rotation: cosines unchanged
+    np.testing.assert_allclose(_cos(x @ u, x[::-1] @ u), _cos(x, x[::-1]), atol=1e-10)
+    np.testing.assert_allclose(u[:, :9], w[:, :9] / np.linalg.norm(w[:, :9], axis=0), atol=1e-8)  # whitening: U / sd
+    variance = np.var(x @ u, axis=0, ddof=1)
+    assert np.all(np.diff(variance) <= 1e-9)  # sorted by variance: the first K are the K of most
+    np.testing.assert_allclose(variance[:9], 1 / np.linalg.norm(w[:, :9], axis=0) ** 2, rtol=1e-8)
+    np.testing.assert_allclose(fit_whitening(stats, dim=4, method="pca")[1], u[:, :4])
+    with pytest.raises(DataError, match="span only 9 of the 10 directions"):
+        fit_whitening(stats, dim=10, method="pca")
+    with pytest.raises(ConfigError, match="unknown whitening method 'zca'"):
+        fit_whitening(stats, method="zca")
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -137,6 +160,31 @@ def test_saved_whitened_model_loads_in_sentence_transformers(tmp_path, tiny_bert
     assert theirs.shape == (200, 16) and _cos(mine, theirs).min() >= 0.9999
     if normalize:
         np.testing.assert_allclose(np.linalg.norm(mine, axis=1), 1, atol=1e-5)
+
+
+def test_a_pca_model_keeps_cosines_at_full_width_and_loads_in_sentence_transformers(tmp_path, tiny_bert, corpus,
+                                                                                    caplog):
+    st = pytest.importorskip("sentence_transformers")
+    path, lines = corpus
+    avg = load_encoder(tiny_bert, pooler="avg", max_length=16)
+    layer = fit_file(avg, path, show_progress=False, method="pca")
+    assert layer.out_features == 32 and not layer.linear.bias.any()  # the flat direction kept: a rotation
+    save_encoder(rewrap(avg, avg.config, layer), tmp_path / "p")
+    saved = json.loads((tmp_path / "p" / "simcse_config.json").read_text())["whitening"]
+    assert saved == {"sentences": 200, "corpus": "corpus.txt", "method": "pca", "input_dim": 32, "dim": 32}
+    before = SimCSE.from_encoder(avg).encode(lines).astype(np.float64)
+    after = SimCSE(tmp_path / "p", device="cpu").encode(lines).astype(np.float64)
+    np.testing.assert_allclose(after @ after.T, before @ before.T, atol=1e-5)  # every cosine as it was
+    theirs = st.SentenceTransformer(str(tmp_path / "p"), device="cpu").encode(lines)
+    assert _cos(after, theirs).min() >= 0.9999
+    with caplog.at_level(logging.WARNING, logger="simcse.api"):  # principal axes: any width is meant to be cut
+        cut = SimCSE(tmp_path / "p", device="cpu", truncate_dim=8).encode(lines)
+        assert not caplog.records
+        SimCSE(tiny_bert, device="cpu", pooler="avg", truncate_dim=8)  # the model's own first 8: warned
+    assert "not trained to be truncated" in caplog.text
+    eight = fit_file(avg, path, dim=8, show_progress=False, method="pca")
+    save_encoder(rewrap(avg, avg.config, eight), tmp_path / "p8")
+    np.testing.assert_allclose(SimCSE(tmp_path / "p8", device="cpu").encode(lines), cut, atol=1e-5)  # --dim 8 = cut
 
 
 def test_dim_k_is_the_first_k_components(tmp_path, head_encoder, corpus):
@@ -188,6 +236,9 @@ def test_damaged_whitening_files_are_named(tmp_path, head_encoder, corpus):
     cfg_path.write_text(json.dumps({**cfg, "whitening": {**cfg["whitening"], "dim": 5}}))
     with pytest.raises(FormatError, match=r"simcse_config.json: 'whitening' gives dim 5, but .*whitening/config.json has 4"):
         SimCSE(tmp_path / "w", device="cpu")
+    cfg_path.write_text(json.dumps({**cfg, "whitening": {**cfg["whitening"], "method": "zca"}}))
+    with pytest.raises(FormatError, match=r"'whitening': method must be one of \['bert-whitening', 'pca'\]"):
+        SimCSE(tmp_path / "w", device="cpu")
     cfg_path.write_text(json.dumps({**cfg, "whitening": {**cfg["whitening"], "sentences": "many"}}))
     with pytest.raises(FormatError, match="simcse_config.json: 'whitening': field 'sentences' must be integer or null"):
         SimCSE(tmp_path / "w", device="cpu")
@@ -219,7 +270,7 @@ def test_cli_whiten_end_to_end(tmp_path, tiny_bert, corpus, capsys):
     out = tmp_path / "w"
     assert main(["whiten", "--model", str(tiny_bert), "--pooler", "avg", "--input", str(path), "--out", str(out),
                  "--dim", "12", "--device", "cpu", "--batch-size", "16"]) == 0
-    assert "whitening 32 -> 12 dims, fitted on 200 sentences" in capsys.readouterr().out
+    assert "bert-whitening 32 -> 12 dims, fitted on 200 sentences" in capsys.readouterr().out
     saved = json.loads((out / "simcse_config.json").read_text())
     assert saved["pooler"] == "avg" and saved["whitening"]["sentences"] == 200 and saved["whitening"]["dim"] == 12
     x = SimCSE(out, device="cpu").encode(lines).astype(np.float64)
@@ -243,6 +294,19 @@ def test_cli_whiten_bad_input_is_one_line(tmp_path, tiny_bert, capsys, content, 
     err = capsys.readouterr().err  # a progress bar may come first: the error is its own last line
     assert code == 2 and message in err.rstrip("\n").split("\n")[-1] and "Traceback" not in err
     assert not (tmp_path / "w").exists()
+
+
+def test_cli_whiten_pca(tmp_path, tiny_bert, corpus, capsys):
+    path, lines = corpus
+    argv = ["whiten", "--model", str(tiny_bert), "--pooler", "avg", "--input", str(path), "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "p"), "--method", "pca", "--dim", "12"]) == 0
+    assert "pca 32 -> 12 dims, fitted on 200 sentences" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p" / "simcse_config.json").read_text())["whitening"]["method"] == "pca"
+    assert SimCSE(tmp_path / "p", device="cpu").encode(lines).shape == (200, 12)
+    with pytest.raises(SystemExit) as stop:  # argparse's own refusal, before a model is loaded
+        main([*argv, "--out", str(tmp_path / "z"), "--method", "zca"])
+    assert stop.value.code == 2 and "invalid choice 'zca' (choose from bert-whitening, pca)" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 def test_cli_whiten_flag_errors(tmp_path, tiny_bert, capsys, corpus):

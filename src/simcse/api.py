@@ -58,15 +58,18 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def check_truncate_dim(encoder: Encoder, truncate_dim: int | None, name: str) -> int | None:
     """``truncate_dim`` if the encoder's embeddings are at least that wide (None: no truncation,
-    also for the full width); a warning if the model was not trained for that width."""
+    also for the full width); a warning if the model was not trained for that width. A model
+    with a whitening (``simcse whiten``, either method) gets none: its features are principal
+    components sorted by variance, and its first K are what fitting K of them gives."""
     if truncate_dim is None or truncate_dim == encoder.dim:
         return None
     if type(truncate_dim) is not int or not 1 <= truncate_dim < encoder.dim:
         raise ConfigError(f"truncate_dim must be an integer from 1 to the model's {encoder.dim} features, "
                           f"got {truncate_dim!r}")
     trained = encoder.config.matryoshka_dims
-    if truncate_dim not in trained:
-        log.warning("%s was %s; its first %d features may embed poorly (simcse train --matryoshka-dims)", name,
+    if truncate_dim not in trained and encoder.whitening is None:
+        log.warning("%s was %s; its first %d features may embed poorly (simcse train --matryoshka-dims, "
+                    "or simcse whiten --method pca)", name,
                     f"trained for the widths {list(trained)}" if trained else "not trained to be truncated",
                     truncate_dim)
     return truncate_dim

@@ -26,7 +26,7 @@ from simcse.errors import MissingFileError
 from simcse.model_io import save_encoder
 from simcse.settings import check_fields, setting
 from simcse.textfile import check_file, iter_chunks
-from simcse.whitening import Whitening, WhiteningInfo, WhiteningStats, fit_whitening
+from simcse.whitening import METHOD, METHODS, Whitening, WhiteningInfo, WhiteningStats, fit_whitening
 
 READ_LINES = 8192  # lines encoded per step: the fit holds this many embeddings at a time
 
@@ -39,7 +39,12 @@ class WhitenConfig:
                           metavar="FILE")
     out: Path = setting(help="the whitened model folder to write", metavar="DIR")
     dim: int | None = setting(None, "how many whitened components to keep (K): the first K by variance", min=1,
-                              shown_default="all the sentences span: the embedding width less directions without variance")
+                              shown_default="all the sentences span: the embedding width less directions without "
+                                            "variance (pca: the embedding width)")
+    method: str = setting(METHOD, "bert-whitening: centre, rotate onto the principal axes of the sentences' "
+                                  "covariance and scale each to unit variance; pca: rotate only (no centring, no "
+                                  "scaling), so that the first K features are the K directions of most variance and, "
+                                  "at full width, cosines are unchanged", choices=lambda: METHODS)
     batch_size: int = setting(64, "sentences per forward pass", min=1)
 
     def __post_init__(self) -> None:
@@ -54,9 +59,10 @@ def rewrap(encoder: Encoder, config: EncoderConfig, whitening: Whitening | None)
 
 
 def fit_file(encoder: Encoder, path: str | Path, dim: int | None = None, batch_size: int = 64,
-             show_progress: bool = True) -> Whitening:
-    """The whitening of ``encoder``'s unwhitened, unnormalised embeddings of every line of
-    ``path`` (one sentence per line), keeping ``dim`` components (None: all)."""
+             show_progress: bool = True, method: str = METHOD) -> Whitening:
+    """The whitening (or ``method``, :data:`~simcse.whitening.METHODS`) of ``encoder``'s
+    unwhitened, unnormalised embeddings of every line of ``path`` (one sentence per line),
+    keeping ``dim`` components (None: all)."""
     lines = check_file(path)
     plain = SimCSE.from_encoder(rewrap(encoder, dataclasses.replace(encoder.config, normalize=False), None))
     stats = WhiteningStats(encoder.hidden_size)
@@ -64,14 +70,15 @@ def fit_file(encoder: Encoder, path: str | Path, dim: int | None = None, batch_s
         for texts in iter_chunks(path, READ_LINES):
             stats.update(plain.encode(texts, batch_size=batch_size, show_progress=False))
             bar.update(len(texts))
-    mean, matrix = fit_whitening(stats, dim)
-    return Whitening.from_fit(mean, matrix, WhiteningInfo(sentences=stats.count, corpus=Path(path).name))
+    shift, matrix = fit_whitening(stats, dim, method)
+    info = WhiteningInfo(sentences=stats.count, corpus=Path(path).name, method=method)
+    return Whitening.from_fit(shift, matrix, info)
 
 
 def whiten(model: SimCSE, cfg: WhitenConfig, show_progress: bool = True) -> Whitening:
     """Fit a whitening of ``model`` on ``cfg.input`` and save the whitened model to ``cfg.out``
     (atomically); returns the layer. ``model`` itself is left as it was."""
-    layer = fit_file(model.encoder, cfg.input, cfg.dim, cfg.batch_size, show_progress)
+    layer = fit_file(model.encoder, cfg.input, cfg.dim, cfg.batch_size, show_progress, cfg.method)
     save_encoder(rewrap(model.encoder, model.encoder.config, layer), cfg.out)
     return layer
 

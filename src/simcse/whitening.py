@@ -12,6 +12,11 @@ identity covariance::
 The columns of ``U`` come sorted by variance, so the first K components of the full
 whitening *are* the K-dimensional whitening (:meth:`Whitening.truncated`).
 
+The same fit gives a second method, ``pca`` (:data:`METHODS`): ``W = U`` (no centring, no
+scaling), a rotation onto the principal axes. At full width it leaves every cosine as it was;
+its first K components are the K directions along which the sentences vary most, so cutting it
+to K keeps more of the sentences' differences than keeping the model's first K features.
+
 :class:`WhiteningStats` accumulates the count, the sum and the sum of outer products in
 float64, one batch at a time: fitting takes (H, H) memory whatever the corpus size, and any
 split into batches gives the same fit as the whole matrix at once (a test proves it).
@@ -42,7 +47,21 @@ from simcse.errors import ConfigError, DataError, FormatError
 
 WHITENING_DIR = "whitening"  # the folder inside a model folder
 IDENTITY = "torch.nn.modules.linear.Identity"  # sentence-transformers' name of the activation
-METHOD = "bert-whitening"
+METHOD = "bert-whitening"  # the default
+
+
+@dataclass(frozen=True)
+class Method:
+    """How the fitted statistics become the layer ``y = (x - shift) W``.
+
+    scaled: divide each principal component by its standard deviation (whitening), and centre
+        the vectors first; False: rotate only (``shift = 0``, ``W = U``).
+    """
+
+    scaled: bool
+
+
+METHODS: dict[str, Method] = {METHOD: Method(scaled=True), "pca": Method(scaled=False)}
 # A direction whose variance is below this share of the largest (a standard deviation below 1e-4
 # of the largest) is float32 rounding, not signal: 1/sqrt(s) would blow the rounding up to unit
 # variance. Mean pooling after LayerNorm leaves at least one such direction (all-MiniLM-L6-v2: 3
@@ -80,17 +99,21 @@ class WhiteningStats:
         return (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
 
 
-def fit_whitening(stats: WhiteningStats, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu (H,), W (H, K))`` in float64 from the statistics.
+def fit_whitening(stats: WhiteningStats, dim: int | None = None,
+                  method: str = METHOD) -> tuple[np.ndarray, np.ndarray]:
+    """``(shift (H,), W (H, K))`` in float64 from the statistics, for ``method`` (:data:`METHODS`):
+    the mean and ``U diag(1/sqrt(s))`` for whitening, zeros and ``U`` for ``pca``.
 
     ``dim=None`` keeps every direction the sentences span: all H, less those whose variance is
-    below :data:`MIN_VARIANCE_RATIO` of the largest. Each column of ``W`` is signed so that its
-    largest entry is positive (an SVD's signs are arbitrary; this makes the fit a function of
-    the data). Raises :class:`ConfigError` for a ``dim`` outside ``1..H`` and
+    below :data:`MIN_VARIANCE_RATIO` of the largest (``pca``: all H, a rotation). Each column
+    of ``W`` is signed so that its largest entry is positive (an SVD's signs are arbitrary;
+    this makes the fit a function of the data). Raises :class:`ConfigError` for a ``dim`` outside ``1..H`` and
     :class:`DataError` when the sentences span fewer than ``dim`` directions (too few, or too
     alike), naming how many they do span.
     """
-    width = len(stats.total)
+    if method not in METHODS:
+        raise ConfigError(f"unknown whitening method {method!r}; valid: {sorted(METHODS)}")
+    scaled, width = METHODS[method].scaled, len(stats.total)
     if dim is not None and not 1 <= dim <= width:
         raise ConfigError(f"dim must be between 1 and the embedding width {width}, got {dim}")
     if stats.count < 2:
@@ -99,12 +122,13 @@ def fit_whitening(stats: WhiteningStats, dim: int | None = None) -> tuple[np.nda
     rank = int(np.sum(s > s[0] * MIN_VARIANCE_RATIO)) if s[0] > 0 else 0
     if rank == 0:
         raise DataError(f"the {stats.count} sentences all have the same embedding: nothing to whiten")
-    dim = rank if dim is None else dim
-    if rank < dim:
+    if dim is None:
+        dim = rank if scaled else width
+    elif rank < dim:
         raise DataError(f"the {stats.count} sentences span only {rank} of the {dim} directions asked for; "
                         f"use more (and more varied) sentences, or dim {rank} or less (no --dim: all they span)")
     u = u[:, :dim] * np.where(_largest(u[:, :dim]) < 0, -1.0, 1.0)
-    return stats.mean, u / np.sqrt(s[:dim])
+    return (stats.mean, u / np.sqrt(s[:dim])) if scaled else (np.zeros(width), u)
 
 
 def _largest(columns: np.ndarray) -> np.ndarray:
@@ -134,8 +158,9 @@ class WhiteningInfo:
                               f"{sorted(names | {'dim', 'input_dim'})}")
         values = {k: v for k, v in raw.items() if k in names}
         problems = field_type_problems(values, cls)
-        if problems or values.get("method", METHOD) != METHOD:
-            raise FormatError(f"{path}: 'whitening': {'; '.join(problems) or f'method must be {METHOD!r}'}")
+        if problems or values.get("method", METHOD) not in METHODS:
+            why = "; ".join(problems) or f"method must be one of {sorted(METHODS)}"
+            raise FormatError(f"{path}: 'whitening': {why}")
         return cls(**values)
 
 
@@ -220,5 +245,5 @@ def load_whitening(folder: Path, in_features: int, info: WhiteningInfo | None = 
     return layer
 
 
-__all__ = ["IDENTITY", "METHOD", "MIN_VARIANCE_RATIO", "WHITENING_DIR", "Whitening", "WhiteningInfo",
-           "WhiteningStats", "dense_shape", "fit_whitening", "load_whitening", "save_whitening"]
+__all__ = ["IDENTITY", "METHOD", "METHODS", "MIN_VARIANCE_RATIO", "Method", "WHITENING_DIR", "Whitening",
+           "WhiteningInfo", "WhiteningStats", "dense_shape", "fit_whitening", "load_whitening", "save_whitening"]
