@@ -6,6 +6,12 @@ best ``10 x m`` rows by the code, rescores them exactly in float32 and reports r
 exact search (as the index does):
 
 * ``sign bits, Hamming``: what the ``binary`` backend keeps (384 bits, 48 bytes a row);
+* ``sign bits of x - mean, Hamming``: the same after subtracting the mean of :data:`SAMPLE`
+  indexed rows (seed 0): a bit per coordinate that splits the rows near the middle (the
+  vectors fill a cone, so raw signs are unbalanced);
+* ``ITQ``: sign bits after FAISS's ``ITQTransform`` (centring, then the rotation that
+  iterative quantization (Gong & Lazebnik 2011) learns on the same sample to lose least to
+  the signs);
 * ``sign bits + 128 random hyperplanes, Hamming``: 512 bits (64 bytes a row, 1/24 of float32,
   the issue's memory bound): the extra bits are signs of random projections (seed 0);
 * ``512 random hyperplanes, Hamming``: SimHash (Charikar 2002), the same 64 bytes;
@@ -23,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-K, CHUNK = 10, 100_000
+K, CHUNK, SAMPLE = 10, 100_000, 1 << 17
 
 
 def inner_product_top(faiss, x: np.ndarray, q: np.ndarray, k: int, rows=lambda block: block) -> np.ndarray:
@@ -58,7 +64,7 @@ def packed(x: np.ndarray, project) -> np.ndarray:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("/tmp/simcse-quantized"))
-    p.add_argument("--multipliers", default="4,8")
+    p.add_argument("--multipliers", default="2,4,8")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     import faiss
@@ -70,8 +76,14 @@ def main() -> None:
     truth = inner_product_top(faiss, x, q, K)
     rng = np.random.default_rng(0)
     extra, simhash = rng.standard_normal((x.shape[1], 128), np.float32), rng.standard_normal((x.shape[1], 512), np.float32)
+    sample = x[np.sort(np.random.default_rng(0).choice(len(x), min(SAMPLE, len(x)), replace=False))]
+    mean = sample.mean(0)
+    itq = faiss.ITQTransform(x.shape[1], x.shape[1], False)
+    itq.train(np.ascontiguousarray(sample, dtype=np.float32))
     codes = {
         "sign bits, Hamming (binary)": lambda v: v,
+        "sign bits of x - mean, Hamming": lambda v: v - mean,
+        "ITQ (centring + learned rotation) sign bits, Hamming": lambda v: itq.apply(np.ascontiguousarray(v, np.float32)),
         "sign bits + 128 random hyperplanes, Hamming": lambda v: np.concatenate([v, v @ extra], axis=1),
         "512 random hyperplanes, Hamming (SimHash)": lambda v: v @ simhash,
     }

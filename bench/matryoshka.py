@@ -15,6 +15,12 @@ batch 64, lr 5e-5, temperature 0.05, no warmup, linear decay, 200 steps, the las
 * ``matryoshka-384-128``: ``--matryoshka-dims 384,128`` (weights 1): only the full width and
   the 128-dim target, so the full width keeps half of the loss instead of a quarter.
 
+``+pca`` rows are no training: ``simcse whiten --method pca`` (a rotation onto the principal
+axes, no centring, no scaling), fitted on the 25,594 distinct sentences of the same 12,800
+training pairs, applied to a row's model (:data:`PCA_OF`, same seed): its first D features
+are then the D directions of most variance of the user's sentences instead of the model's
+first D (the table's "train s" is the fit's time).
+
 ``--data wiki`` trains the same rows the paper's unsupervised way instead: each of the 11,914
 wiki1m lines of the data dir (``training/wiki1m_prefix``) encoded twice under dropout, one
 epoch (186 steps), lr 3e-5, the rest as above; use another ``--work`` folder for it.
@@ -29,6 +35,7 @@ also checks it here on 300 STS sentences: "min cos").
 Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
   python bench/matryoshka.py base
   python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean; seeds 1 2 3
+  python bench/matryoshka.py pca base; python bench/matryoshka.py pca plain --seed 1    # seeds 1 2 3
   python bench/matryoshka.py table
   # unsupervised: copy the base line of runs/matryoshka/results.jsonl into the new folder, then
   python bench/matryoshka.py run plain --seed 1 --data wiki --work runs/matryoshka-wiki
@@ -59,6 +66,7 @@ DIMS = (384, 256, 128, 64)
 ROWS = {"plain": ((), ()), "matryoshka": (DIMS, ()), "matryoshka-mean": (DIMS, (0.25,) * len(DIMS)),
         "matryoshka-384-128": ((384, 128), ())}
 CHECK_SENTENCES = 300
+PCA_OF = ("base", "plain", "matryoshka-384-128")  # rows whose models a pca row rotates
 
 
 def pairs_file(root: Path) -> Path:
@@ -69,6 +77,16 @@ def pairs_file(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh, lineterminator="\n").writerows([("sent0", "sent1"), *random.Random(0).sample(rows, TRAIN_ROWS)])
+    return path
+
+
+def sentences_file(root: Path) -> Path:
+    """The distinct sentences of the training pairs, one per line: what ``pca`` rows are fitted on."""
+    path = WORK / "data" / "pair_sentences.txt"
+    if not path.is_file():
+        with open(pairs_file(root), newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))[1:]
+        path.write_text("\n".join(dict.fromkeys(cell for row in rows for cell in row)) + "\n", encoding="utf-8")
     return path
 
 
@@ -123,6 +141,23 @@ def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int, dat
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
 
 
+def pca(source: str, seed: int, root: Path, tasks: tuple[str, ...]) -> None:
+    """The ``source`` row's model (seed ``seed``), rotated by ``simcse whiten --method pca``."""
+    from simcse import SimCSE
+    from simcse.model_registry import resolve_model
+    from simcse.whiten import WhitenConfig, whiten
+
+    model = str(resolve_model(MODEL)) if source == "base" else str(WORK / f"{source}-s{seed}" / "model")
+    out = WORK / f"{source}+pca-s{seed}" / "model"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    cfg = WhitenConfig(input=sentences_file(root), out=out, method="pca")
+    whiten(SimCSE(model, device="cpu"), cfg, show_progress=False)
+    wall = time.perf_counter() - start
+    _append({"row": f"{source}+pca", "seed": seed, "steps": 0, "data": "pairs", "train_s": round(wall, 1),
+             "scores": score(str(out), root, tasks)})
+
+
 def _append(record: dict) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     with open(WORK / "results.jsonl", "a", encoding="utf-8") as fh:
@@ -144,7 +179,7 @@ def table() -> None:
           + " | ".join(f"nDCG@10 @{d}" for d in DIMS) + " | min cos (truncate_dim 128) | train s |")
     print("|---|---|" + "---|" * (2 * len(DIMS) + 2))
     mean = {}
-    for row in ("base", *ROWS):
+    for row in ("base", *ROWS, *(f"{r}+pca" for r in PCA_OF)):
         runs = by_row.get(row, [])
         if not runs:
             continue
@@ -158,7 +193,8 @@ def table() -> None:
         cos = min(r["scores"]["min_cos_truncate_dim_128"] for r in runs)
         print(f"| {row} | {seeds} | " + " | ".join(cells) + f" | {cos:.6f} | "
               f"{statistics.mean(r['train_s'] for r in runs):.0f} |")
-    variants = [row for row in ROWS if row != "plain" and (row, "sts", 128) in mean]
+    trained = (*ROWS, *(f"{r}+pca" for r in PCA_OF if r != "base"))  # the checks compare trained models
+    variants = [row for row in trained if row != "plain" and (row, "sts", 128) in mean]
     if variants and ("plain", "sts", 128) in mean:
         print("\n| check (means of the seeds) | " + " | ".join(variants) + " | target |\n|---|"
               + "---|" * len(variants) + "---|")
@@ -174,8 +210,8 @@ def table() -> None:
 def main() -> None:
     global WORK
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("base", "run", "table"))
-    p.add_argument("row", nargs="?", choices=tuple(ROWS))
+    p.add_argument("what", choices=("base", "run", "pca", "table"))
+    p.add_argument("row", nargs="?", choices=(*ROWS, *PCA_OF), help="run: the row to train; pca: the row to rotate")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default: {STEPS} on pairs, "
                    "one epoch on wiki)")
@@ -196,6 +232,8 @@ def main() -> None:
     elif args.what == "base":
         _append({"row": "base", "seed": 0, "steps": 0, "train_s": 0,
                  "scores": score(str(resolve_model(MODEL)), root, tasks)})
+    elif args.what == "pca":
+        pca(args.row, 0 if args.row == "base" else args.seed, root, tasks)
     else:
         steps = args.steps if args.steps is not None else (STEPS if args.data == "pairs" else 0)  # 0: epochs decide
         run(args.row, args.seed, root, tasks, steps, args.data)

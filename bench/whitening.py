@@ -1,4 +1,4 @@
-"""BERT-whitening of all-MiniLM-L6-v2 (``simcse whiten``), measured: the tables in the README.
+"""BERT-whitening and PCA of all-MiniLM-L6-v2 (``simcse whiten``), measured: the tables in the README.
 
 The fit corpus (150,000 sentences): all 149,568 lines of
 ``training/multi30k/multi30k_task2_en_captions.txt`` (Flickr30k captions, train + val, so the
@@ -10,6 +10,7 @@ captions searched by the retrieval task below are among them), then the first 43
    then on 15,000 of them (:data:`MEMORY_POINTS`: the first 14,568 captions and the same 432
    wiki1m lines, the longest sentences, whose batches set the peak), whose peak RSS shows
    whether memory follows the number of sentences.
+   ``simcse whiten --method pca`` runs on the same 150,000 sentences too (its time is reported).
 2. Then this process encodes, with the base model's raw pooled (unnormalised, unwhitened)
    embeddings, every sentence the evaluations need: the 7 STS test tasks, the retrieval set
    ``retrieval/flickr30k_captions_val`` (1,014 queries, 4,056 captions, qrels ``dev``) and
@@ -17,9 +18,12 @@ captions searched by the retrieval task below are among them), then the first 43
    (reruns are cheap).
 3. Each row applies its whitening to those cached vectors (``K`` < full: the first K
    components of the fitted whitening, which equals fitting with ``--dim K``; a test proves
-   it), in float64, then normalises. That these are the saved models' vectors is checked per
-   row on 300 STS sentences (seed 0): min cosine between the cached path and ``SimCSE(model)``,
-   and between ``SimCSE(model)`` and ``SentenceTransformer(model)`` (the ST-load check).
+   it), in float64, then normalises. The same for the ``pca`` rows (K = 384: the rotation
+   alone); the ``first K features`` rows keep the unwhitened model's first K features and
+   renormalise (``SimCSE(model, truncate_dim=K)``), for comparison. That these are the saved
+   models' vectors is checked per row on 300 STS sentences (seed 0): min cosine between the
+   cached path and ``SimCSE(model)``, and between ``SimCSE(model)`` and
+   ``SentenceTransformer(model)`` (the ST-load check).
 
 Anisotropy: mean cosine of 10,000 random pairs (seed 0, :func:`simcse.evaluation.anisotropy`)
 of the 2,000 fit sentences, and of the STS test sentences (not in the fit corpus).
@@ -50,6 +54,7 @@ CAPTION_LINES = 149_568
 MEMORY_POINTS = (15_000,)  # the fit again on N sentences (the 432 wiki1m lines among them), for its peak RSS
 TRUNCATIONS = (256, 128, 64)
 SAVE_EVERY = 2048
+FIRST_K = "first K features"  # rows that cut the unwhitened model
 
 
 def build_corpus(root: Path, path: Path) -> list[str]:
@@ -62,9 +67,9 @@ def build_corpus(root: Path, path: Path) -> list[str]:
     return lines
 
 
-def start_fit(corpus: Path, out: Path) -> subprocess.Popen:
+def start_fit(corpus: Path, out: Path, method: str = "bert-whitening") -> subprocess.Popen:
     cmd = [sys.executable, "-m", "simcse.cli", "whiten", "--model", MODEL, "--input", str(corpus), "--out", str(out),
-           "--device", "cpu", "--batch-size", "128"]
+           "--device", "cpu", "--batch-size", "128", "--method", method]
     print("fit:", " ".join(cmd[2:]), flush=True)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
@@ -137,6 +142,10 @@ def main() -> None:
     if not fit_record.is_file():  # before the other encodings, not beside them: its wall time is a speed
         start = time.perf_counter()
         fit_record.write_text(json.dumps(finish_fit(start_fit(work / "corpus.txt", full), start)) + "\n")
+    pca_full, pca_record = work / "models" / "pca", work / "fit_pca.json"
+    if not pca_record.is_file():
+        start = time.perf_counter()
+        pca_record.write_text(json.dumps(finish_fit(start_fit(work / "corpus.txt", pca_full, "pca"), start)) + "\n")
     wiki = FIT_SENTENCES - CAPTION_LINES  # the longest lines: the batches that set the peak
     for n in MEMORY_POINTS:  # a tenth of the sentences, the same longest ones: does memory follow their number?
         record = work / f"fit_{n}_with_wiki.json"
@@ -167,38 +176,43 @@ def main() -> None:
     sts_texts = list(dict.fromkeys(sts_texts))
     fit = json.loads(fit_record.read_text())
     fit["points"] = {n: json.loads((work / f"fit_{n}_with_wiki.json").read_text()) for n in MEMORY_POINTS}
+    fit["pca"] = json.loads(pca_record.read_text())
 
     layer = load_encoder(full).whitening
-    rows = [("none", None)] + [(str(layer.out_features), full)]
-    for k in TRUNCATIONS:
-        folder = work / "models" / f"k{k}"
-        if not folder.is_dir():
-            enc = load_encoder(full)
-            enc.whitening = layer.truncated(k)
-            save_encoder(enc, folder)
-        rows.append((str(k), folder))
+    rows: list[tuple[str, int, Path | None]] = [("not whitened", 384, None), ("bert-whitening", layer.out_features, full)]
+    for method, fitted, prefix in (("bert-whitening", full, "k"), ("pca", pca_full, "pca")):
+        if method == "pca":
+            rows.append(("pca", 384, pca_full))
+        for k in TRUNCATIONS:
+            folder = work / "models" / f"{prefix}{k}"
+            if not folder.is_dir():
+                enc = load_encoder(fitted)
+                enc.whitening = enc.whitening.truncated(k)
+                save_encoder(enc, folder)
+            rows.append((method, k, folder))
+    rows += [(FIRST_K, k, None) for k in TRUNCATIONS]
 
     import sentence_transformers
 
     check = random.Random(SEED).sample(sts_texts, CHECK_SENTENCES)
     results = []
-    for name, folder in rows:
+    for method, k, folder in rows:
         if folder is None:
-            whiten = unit
+            whiten = lambda x, k=k: unit(x[:, :k])  # noqa: E731
         else:
             w = load_encoder(folder).whitening.linear
             weight, bias = w.weight.detach().double().numpy(), w.bias.detach().double().numpy()
             whiten = lambda x, weight=weight, bias=bias: unit(x @ weight.T + bias)  # noqa: E731
         encode = lambda t, whiten=whiten: whiten(raw(t))  # noqa: E731
-        sts = base_sts if folder is None else evaluate(encode, root, "test", STS_TASKS)
-        ret = base_ret if folder is None else evaluate_user(encode, retrieval)
-        row = {"K": name, "sts": sts, "ndcg@10": ret["flickr/ndcg@10"], "mrr@10": ret["flickr/mrr@10"],
+        sts = base_sts if method == "not whitened" else evaluate(encode, root, "test", STS_TASKS)
+        ret = base_ret if method == "not whitened" else evaluate_user(encode, retrieval)
+        row = {"method": method, "K": k, "sts": sts, "ndcg@10": ret["flickr/ndcg@10"], "mrr@10": ret["flickr/mrr@10"],
                "aniso_fit": anisotropy(encode(aniso_texts), PAIRS, SEED),
                "aniso_sts": anisotropy(encode(sts_texts), PAIRS, SEED)}
-        model_dir = folder or MODEL
-        ours = SimCSE(str(model_dir), device="cpu").encode(check, batch_size=128)
+        cut = {} if folder else {"truncate_dim": k}
+        ours = SimCSE(str(folder or MODEL), device="cpu", **cut).encode(check, batch_size=128)
         st_path = str(folder) if folder else str(SimCSE(MODEL, device="cpu").folder)
-        theirs = sentence_transformers.SentenceTransformer(st_path, device="cpu").encode(check, batch_size=128)
+        theirs = sentence_transformers.SentenceTransformer(st_path, device="cpu", **cut).encode(check, batch_size=128)
         row["cos_cache"], row["cos_st"] = cos_min(ours, encode(check)), cos_min(ours, theirs)
         results.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "sts"}), flush=True)
@@ -216,7 +230,8 @@ def report(fit: dict, results: list[dict], layer, corpus: list[str], root: Path,
           f"peak RSS {fit['peak_rss_mb']} MB ({os.cpu_count()} cores, which other jobs may have shared: the CPU time is the "
           f"fit's own); on " + ", ".join(f"{n:,} of them (the wiki1m lines among them) {p['wall_s']:.0f} s wall, {p['cpu_s']:.0f} CPU s, "
                                                f"peak RSS {p['peak_rss_mb']} MB" for n, p in fit["points"].items())
-          + f". It kept {layer.out_features} of "
+          + f"; `--method pca` on the {len(corpus):,}: {fit['pca']['wall_s']:.0f} s wall, {fit['pca']['cpu_s']:.0f} CPU s, "
+          f"peak RSS {fit['pca']['peak_rss_mb']} MB. Whitening kept {layer.out_features} of "
           f"{layer.in_features} directions (smallest kept variance {variance.min() / variance.max():.1e} of the "
           f"largest). {sum(d in fitted for d in docs):,} of the {len(docs):,} retrieval captions and "
           f"{sum(q in fitted for q in queries):,} of its {len(queries):,} queries are fit sentences.\n")
@@ -224,12 +239,12 @@ def report(fit: dict, results: list[dict], layer, corpus: list[str], root: Path,
     from simcse.evaluation.sts import headline_key
 
     tasks = [headline_key(t) for t in STS_TASKS]
-    print("| K | STS avg (7) | " + " | ".join(tasks) + " | Flickr30k nDCG@10 | MRR@10 | anisotropy (fit sentences) "
+    print("| method | K | STS avg (7) | " + " | ".join(tasks) + " | Flickr30k nDCG@10 | MRR@10 | anisotropy (fit sentences) "
           f"| anisotropy (STS sentences) | min cos SimCSE vs cached | min cos SimCSE vs ST |")
-    print("|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|---|")
+    print("|---|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|---|")
     for r in results:
         cells = " | ".join(f"{r['sts'][t]:.2f}" for t in tasks)
-        print(f"| {r['K']} | {r['sts']['avg_sts']:.2f} | {cells} | {r['ndcg@10']:.2f} | {r['mrr@10']:.2f} | "
+        print(f"| {r['method']} | {r['K']} | {r['sts']['avg_sts']:.2f} | {cells} | {r['ndcg@10']:.2f} | {r['mrr@10']:.2f} | "
               f"{r['aniso_fit']:+.4f} | {r['aniso_sts']:+.4f} | {r['cos_cache']:.6f} | {r['cos_st']:.6f} |")
     print(f"\nAnisotropy: {PAIRS:,} pairs (seed {SEED}) of {ANISO_SENTENCES:,} fit sentences (seed {SEED}), and of the "
           f"{n_sts:,} distinct STS test sentences. Parity: {CHECK_SENTENCES} STS sentences (seed {SEED}).")
