@@ -35,7 +35,7 @@ also checks it here on 300 STS sentences: "min cos").
 Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
   python bench/matryoshka.py base
   python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean; seeds 1 2 3
-  python bench/matryoshka.py pca base; python bench/matryoshka.py pca plain --seed 1    # seeds 1 2 3
+  python bench/matryoshka.py pca base; python bench/matryoshka.py pca plain --seed 1  # and matryoshka-384-128
   python bench/matryoshka.py table
   # unsupervised: copy the base line of runs/matryoshka/results.jsonl into the new folder, then
   python bench/matryoshka.py run plain --seed 1 --data wiki --work runs/matryoshka-wiki
@@ -221,6 +221,8 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=None, help="STS tasks (default: the 7); a smoke test may take fewer")
     p.add_argument("--work", type=Path, default=WORK, help="where the runs and results.jsonl go")
     args = p.parse_args()
+    if args.what in ("run", "pca") and args.row is None:
+        p.error(f"{args.what} needs a row")
     WORK = args.work
     from simcse.data_dir import data_dir
     from simcse.evaluation import STS_TASKS
