@@ -179,15 +179,15 @@ def main() -> None:
     fit["pca"] = json.loads(pca_record.read_text())
 
     layer = load_encoder(full).whitening
-    rows: list[tuple[str, int, Path | None]] = [("not whitened", 384, None), ("bert-whitening", layer.out_features, full)]
+    rows: list[tuple[str, int, Path | None]] = [("not whitened", 384, None)]
     for method, fitted, prefix in (("bert-whitening", full, "k"), ("pca", pca_full, "pca")):
-        if method == "pca":
-            rows.append(("pca", 384, pca_full))
-        for k in TRUNCATIONS:
+        enc = load_encoder(fitted)
+        whole = enc.whitening
+        rows.append((method, whole.out_features, fitted))
+        for k in TRUNCATIONS:  # the first K components of the fit, saved as a model
             folder = work / "models" / f"{prefix}{k}"
             if not folder.is_dir():
-                enc = load_encoder(fitted)
-                enc.whitening = enc.whitening.truncated(k)
+                enc.whitening = whole.truncated(k)
                 save_encoder(enc, folder)
             rows.append((method, k, folder))
     rows += [(FIRST_K, k, None) for k in TRUNCATIONS]

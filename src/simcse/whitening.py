@@ -107,9 +107,9 @@ def fit_whitening(stats: WhiteningStats, dim: int | None = None,
     ``dim=None`` keeps every direction the sentences span: all H, less those whose variance is
     below :data:`MIN_VARIANCE_RATIO` of the largest (``pca``: all H, a rotation). Each column
     of ``W`` is signed so that its largest entry is positive (an SVD's signs are arbitrary;
-    this makes the fit a function of the data). Raises :class:`ConfigError` for a ``dim`` outside ``1..H`` and
-    :class:`DataError` when the sentences span fewer than ``dim`` directions (too few, or too
-    alike), naming how many they do span.
+    this makes the fit a function of the data). Raises :class:`ConfigError` for a ``dim``
+    outside ``1..H`` and :class:`DataError` when the sentences span fewer than ``dim``
+    directions (too few, or too alike), naming how many they do span.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown whitening method {method!r}; valid: {sorted(METHODS)}")

@@ -91,10 +91,7 @@ class QuantizedBackend:
     @property
     def code_bytes(self) -> int:
         """Bytes of codes held in RAM (binary_ivf's ids excluded)."""
-        return 0 if self.index is None else self.index.ntotal * self._code_size()
-
-    def _code_size(self) -> int:
-        return self.index.code_size
+        return 0 if self.index is None else self.index.ntotal * self.index.code_size
 
     def _new_index(self):
         faiss, dim = self.faiss, self.store.dim
@@ -211,7 +208,8 @@ class QuantizedBackend:
             if not np.array_equal(faiss.vector_to_array(index.id_map), self.store.ids):
                 raise FormatError(f"{path}: its ids differ from items.jsonl's")
             if self.binary:  # a copy that owns itself (the map owns its inner index)
-                return faiss.deserialize_index_binary(faiss.serialize_index_binary(faiss.downcast_IndexBinary(index.index)))
+                inner = faiss.downcast_IndexBinary(index.index)
+                return faiss.deserialize_index_binary(faiss.serialize_index_binary(inner))
             index = faiss.deserialize_index(faiss.serialize_index(faiss.downcast_index(index.index)))
         if self.name == "rabitq" and type(index) is faiss.IndexRaBitQ:
             if index.metric_type != faiss.METRIC_INNER_PRODUCT:
@@ -268,11 +266,11 @@ class QuantizedBackend:
     def _stored_codes(self, rows: np.ndarray) -> np.ndarray:
         """The codes (len(rows), code_size) uint8 that a by-row index holds for ``rows``."""
         if not len(rows):
-            return np.zeros((0, self._code_size()), np.uint8)
+            return np.zeros((0, self.index.code_size), np.uint8)
         table = self.index.xb if self.binary else self.index.codes
         flat = self.faiss.rev_swig_ptr(table.data(), table.size())  # a view: the big array
         if self.name != "rabitq":
-            return flat.reshape(-1, self._code_size())[rows]
+            return flat.reshape(-1, self.index.code_size)[rows]
         packer = self.index.get_CodePacker()  # FastScan: blocks of packer.nvec rows, sub-codes interleaved
         blocks = flat.reshape(-1, packer.block_size)
         per = packer.nvec
