@@ -9,7 +9,8 @@ the table reports medians, the ratio, peak RSS and the minimum cosine between th
     SIMCSE_DATA_DIR=../shared/data .venv/bin/python bench/encode_speed.py
 
 GPU (one environment with both libraries): ``--peer-python $(which python) --impls torch
---model random-bert-base --device cuda --dtype bfloat16`` (BERT-base shape, random weights).
+--model random-bert-base --device cuda --dtype bfloat16`` (BERT-base shape, random weights);
+``--repeat-to 100000`` repeats the sentences to that many (bench/gpu_figures.py does this).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ ROOT = HERE.parent
 PAIRS = {"torch": ("torch", "torch"), "onnx": ("onnx", "onnx"), "int8": ("int8", "int8")}
 
 
-def stsb_test_sentences(data: Path, out: Path) -> Path:
+def stsb_test_sentences(data: Path, out: Path, repeat_to: int = 0) -> Path:
+    """The STS-B test sentences (both columns) in a file; repeated to ``repeat_to`` lines if given."""
     sents = []
     for line in (data / "downstream/STS/STSBenchmark/sts-test.csv").read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")
         sents += [fields[5], fields[6]]
+    if repeat_to:
+        sents = [sents[i % len(sents)] for i in range(repeat_to)]
     out.write_text("\n".join(sents) + "\n", encoding="utf-8")
     return out
 
@@ -61,10 +65,12 @@ def main() -> None:
     p.add_argument("--model", default=MINILM, help=f"{MINILM} (default) or random-bert-base")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (then use --impls torch)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights of the torch impls")
+    p.add_argument("--repeat-to", type=int, default=0, help="repeat the sentences to this many (0 = the 2,758 once)")
+    p.add_argument("--json", default=None, help="append one JSON line per setting here")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
     model = str(model_folder(a.model, tmp))
-    sents = stsb_test_sentences(data_dir(a.data_dir), tmp / "sents.txt")
+    sents = stsb_test_sentences(data_dir(a.data_dir), tmp / "sents.txt", a.repeat_to)
     n = len(sents.read_text(encoding="utf-8").splitlines())
     print(f"{a.model}, {n} STS-B test sentences, {a.device}, {a.dtype}, {a.rounds} alternating rounds, medians\n")
     print("| impl | batch | simcse sent/s | sentence-transformers sent/s | ratio | simcse RSS MB | peer RSS MB | min cosine |")
@@ -81,6 +87,10 @@ def main() -> None:
             ro, rp = statistics.median(r["rate"] for r in ours), statistics.median(r["rate"] for r in peer)
             print(f"| {impl} | {bs} | {ro:.0f} | {rp:.0f} | {ro / rp:.2f}x | {max(r['rss_mb'] for r in ours):.0f} "
                   f"| {max(r['rss_mb'] for r in peer):.0f} | {cos:.5f} |", flush=True)
+            if a.json:
+                with open(a.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"label": "encode", "impl": impl, "batch_size": bs, "sentences": n, "device": a.device,
+                                         "dtype": a.dtype, "ours_sent_per_s": ro, "peer_sent_per_s": rp, "min_cosine": cos}) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ call the same :meth:`Encoder.forward`.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from dataclasses import dataclass, fields
+from typing import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -130,14 +134,21 @@ class Encoder(nn.Module):
         return emb
 
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, list[list[int]]]:
-        """Token ids per text, truncated, unpadded (pad per batch with :func:`pad_batch`)."""
-        enc = self.tokenizer(
-            texts,
-            truncation=True,
-            max_length=max_length or self.config.max_length,
-            padding=False,
-        )
-        return {k: enc[k] for k in self.model_input_names if k in enc}
+        """Token ids per text, truncated, unpadded (pad per batch with :func:`pad_batch`).
+
+        A fast tokenizer's Rust backend encodes the whole list in one call, as the tokenizer's
+        own ``__call__`` does, without building its per-text Python dictionaries (a GPU waits
+        for those; ``tests/test_encode_fast_path.py`` shows the same ids).
+        """
+        limit = max_length or self.config.max_length
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:  # a Python tokenizer
+            enc = self.tokenizer(texts, truncation=True, max_length=limit, padding=False)
+            return {k: enc[k] for k in self.model_input_names if k in enc}
+        encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # _fast: no character offsets
+        with _truncating(backend, limit, self.tokenizer.truncation_side):
+            encodings = encode(texts, add_special_tokens=True)
+        return {k: [getattr(e, ENCODING_FIELDS[k]) for e in encodings] for k in self.model_input_names}
 
     @property
     def model_input_names(self) -> list[str]:
@@ -148,23 +159,44 @@ class Encoder(nn.Module):
         return next(self.backbone.parameters()).device
 
 
+# Encoder.tokenize's keys -> the tokenizers.Encoding attribute that holds them
+ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+
+@contextlib.contextmanager
+def _truncating(backend, max_length: int, side: str) -> Iterator[None]:
+    """The Rust tokenizer set to truncate at ``max_length`` (on ``side``) and not pad, as the
+    Hugging Face tokenizer sets it for ``truncation=True, padding=False``; its settings restored after."""
+    truncation, padding = backend.truncation, backend.padding
+    backend.enable_truncation(max_length, stride=0, strategy="longest_first", direction=side)
+    backend.no_padding()
+    try:
+        yield
+    finally:
+        if truncation is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(**truncation)
+        if padding is not None:
+            backend.enable_padding(**padding)
+
+
 def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
-    """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors."""
-    ids = [features["input_ids"][i] for i in rows]
-    width = max(len(x) for x in ids)
+    """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors.
+
+    The real positions of the padded (B, T_max) block, row by row, are exactly the
+    concatenated token lists in order, so each feature is filled in one vectorised assignment.
+    """
+    lengths = np.fromiter((len(features["input_ids"][i]) for i in rows), dtype=np.int64, count=len(rows))
+    real = np.arange(lengths.max(initial=0)) < lengths[:, None]
     out: dict[str, Tensor] = {}
     for name, values in features.items():
-        fill = pad_id if name == "input_ids" else 0
-        t = torch.full((len(rows), width), fill, dtype=torch.long)
-        for r, i in enumerate(rows):
-            seq = values[i]
-            t[r, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        out[name] = t
+        block = np.full(real.shape, pad_id if name == "input_ids" else 0, dtype=np.int64)
+        block[real] = np.fromiter(itertools.chain.from_iterable(values[i] for i in rows), dtype=np.int64,
+                                  count=int(lengths.sum()))
+        out[name] = torch.from_numpy(block)
     if "attention_mask" not in out:
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, seq in enumerate(ids):
-            mask[r, : len(seq)] = 1
-        out["attention_mask"] = mask
+        out["attention_mask"] = torch.from_numpy(real.astype(np.int64))
     return out
 
 

@@ -1,0 +1,105 @@
+"""The encode pipeline's fast paths equal the simple ones: the Rust tokenizer called directly
+gives the Hugging Face tokenizer's ids, and the vectorised ``pad_batch`` the row-by-row padding."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from simcse.encoder import Encoder, EncoderConfig, pad_batch
+
+TEXTS = [
+    "A man is playing a guitar.",
+    "",
+    " leading and trailing spaces  ",
+    "Ünïcödé àccents, naïve café; ß and İstanbul",
+    "中文句子没有空格。日本語の文も。",
+    "emoji 🙂👍🏽 and symbols ©®™ → ∞",
+    "antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis " * 6,
+    "tab\tseparated\nnew line",
+    "word " * 200,
+]
+
+
+def _simple(tokenizer, texts, max_length):
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
+    return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokenizer.model_input_names}
+
+
+def _encoder(tokenizer, max_length=32) -> Encoder:
+    return Encoder(torch.nn.Identity(), tokenizer, EncoderConfig(pooler="avg", max_length=max_length))
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("max_length", [4, 32, 512])
+def test_tokenize_equals_the_tokenizers_own_call(minilm_tokenizer, side, max_length):
+    minilm_tokenizer.truncation_side = side
+    try:
+        encoder = _encoder(minilm_tokenizer)
+        assert encoder.tokenize(TEXTS, max_length=max_length) == _simple(minilm_tokenizer, TEXTS, max_length)
+    finally:
+        minilm_tokenizer.truncation_side = "right"
+
+
+def test_tokenize_uses_the_encoder_max_length_and_leaves_the_tokenizer_as_it_was(tiny_tokenizer, minilm_tokenizer):
+    for tokenizer in (tiny_tokenizer, minilm_tokenizer):
+        backend = tokenizer.backend_tokenizer
+        backend.enable_padding(length=77, pad_id=0, pad_token="[PAD]")
+        backend.enable_truncation(99)
+        before = (backend.truncation, backend.padding)
+        got = _encoder(tokenizer, max_length=8).tokenize(TEXTS)
+        assert (backend.truncation, backend.padding) == before  # (the tokenizer's own call changes them)
+        assert got == _simple(tokenizer, TEXTS, 8)  # (and leaves no padding, truncation at 8)
+        assert max(len(x) for x in got["input_ids"]) == 8
+
+
+class _PythonTokenizer:
+    """A tokenizer without a Rust backend (what a Python-only tokenizer looks like to the encoder)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.model_input_names, self.truncation_side = inner, inner.model_input_names, inner.truncation_side
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner(*args, **kwargs)
+
+
+def test_a_tokenizer_without_a_rust_backend_takes_the_simple_path(minilm_tokenizer):
+    python = _PythonTokenizer(minilm_tokenizer)
+    assert _encoder(python).tokenize(TEXTS) == _simple(minilm_tokenizer, TEXTS, 32)
+    assert python.calls == 1
+
+
+def _pad_simple(features, rows, pad_id):
+    """The row-by-row reference."""
+    width = max(len(features["input_ids"][i]) for i in rows)
+    out = {}
+    for name, values in features.items():
+        t = torch.full((len(rows), width), pad_id if name == "input_ids" else 0, dtype=torch.long)
+        for r, i in enumerate(rows):
+            t[r, : len(values[i])] = torch.as_tensor(values[i], dtype=torch.long)
+        out[name] = t
+    if "attention_mask" not in out:
+        out["attention_mask"] = (torch.arange(width) < torch.tensor([len(features["input_ids"][i]) for i in rows])[:, None]).long()
+    return out
+
+
+@pytest.mark.parametrize("keys", [("input_ids", "attention_mask", "token_type_ids"), ("input_ids",), ("input_ids", "token_type_ids")])
+def test_pad_batch_equals_row_by_row_padding(keys):
+    rng = random.Random(0)
+    for trial in range(30):
+        n = rng.randint(1, 40)
+        lengths = [rng.randint(1, 50) for _ in range(n)]
+        features = {"input_ids": [[rng.randint(1, 30000) for _ in range(k)] for k in lengths],
+                    "attention_mask": [[1] * k for k in lengths],
+                    "token_type_ids": [[rng.randint(0, 1) for _ in range(k)] for k in lengths]}
+        features = {k: features[k] for k in keys}
+        rows = rng.sample(range(n), rng.randint(1, n))
+        pad_id = rng.choice([0, 1, 103])
+        got, want = pad_batch(features, rows, pad_id), _pad_simple(features, rows, pad_id)
+        assert got.keys() == want.keys()
+        for k in want:
+            assert got[k].dtype == torch.long and torch.equal(got[k], want[k]), (trial, k)
