@@ -125,3 +125,41 @@ def test_mlm_head_shares_the_backbone(tiny_bert):
     mlm = build_mlm_model(enc, tiny_bert)
     assert getattr(mlm, mlm.base_model_prefix) is enc.backbone
     assert mlm.get_output_embeddings().weight is enc.backbone.get_input_embeddings().weight
+
+
+def _collate_simple(data, rows, pad_id, with_token_types, width=0):
+    """The row-by-row reference for the vectorised collate."""
+    cols = data.columns if len(data.columns) > 1 else (data.columns[0], data.columns[0])
+    seqs = [col.get(int(i)) for col in cols for i in rows]
+    width = width or max(len(s) for s in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        input_ids[r, : len(s)] = torch.from_numpy(s.astype(np.int64))
+        mask[r, : len(s)] = 1
+    batch = {"input_ids": input_ids, "attention_mask": mask}
+    if with_token_types:
+        batch["token_type_ids"] = torch.zeros_like(input_ids)
+    return batch
+
+
+def test_collate_equals_row_by_row_padding():
+    from simcse.train.data import TokenColumn, TrainingSet
+
+    rng = np.random.default_rng(0)
+
+    def column(n):
+        lengths = rng.integers(1, 33, n)
+        return TokenColumn(rng.integers(1, 30000, int(lengths.sum())).astype(np.int32),
+                           np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+    for views in (1, 2, 3):
+        data = TrainingSet(tuple(column(50) for _ in range(views)), ReadStats())
+        for trial in range(10):
+            rows = rng.choice(50, int(rng.integers(1, 20)), replace=False)
+            pad_id, types, width = int(rng.choice([0, 1])), bool(trial % 2), int(rng.choice([0, 32]))
+            got, want = collate(data, rows, pad_id, types, width), _collate_simple(data, rows, pad_id, types, width)
+            assert got.keys() == want.keys()
+            assert all(torch.equal(got[k], want[k]) and got[k].dtype == torch.long for k in want), (views, trial)
+    with pytest.raises(ValueError, match="does not fit"):
+        collate(data, np.arange(50), 0, False, width=4)
