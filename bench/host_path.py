@@ -3,8 +3,11 @@
 Compares the vectorised paths with the simple row-by-row ones they replaced (the references
 of ``tests/test_train_data.py`` and ``tests/test_encode_fast_path.py``, which also prove the
 outputs equal): training ``collate`` per batch (unsupervised 64, NLI triplets 512), and
-tokenize + pad for encoding (the STS-B test sentences repeated to 100,000, batches of 128).
-No model runs; all-MiniLM-L6-v2's tokenizer.
+tokenize + pad for encoding (the STS-B test sentences repeated to 100,000, batches of 128)
+with all-MiniLM-L6-v2's tokenizer. Last, the host time of one eager pass through a BERT-base
+deep model (12 layers) too narrow to compute anything to speak of (width 32, 4 x 8 tokens,
+one thread, bf16 autocast, train mode): what a GPU waits for per forward, and so what
+GradCache pays again for every chunk.
 
     SIMCSE_DATA_DIR=../shared/data python bench/host_path.py
 """
@@ -73,6 +76,34 @@ def main() -> None:
     fast = timed(lambda: encode_host(lambda: encoder.tokenize(sents), pad_batch), repeats=2)
     print(f"| tokenize + pad, {len(sents):,} sentences | {len(sents) / simple:,.0f} sent/s | {len(sents) / fast:,.0f} sent/s "
           f"| {simple / fast:.1f}x |")
+    print("\n| one eager pass, 12 layers, width 32 | host ms |\n|---|---|")
+    for name, ms in forward_host_ms().items():
+        print(f"| {name} | {ms:.1f} |")
+
+
+def forward_host_ms(repeats: int = 50) -> dict[str, float]:
+    """Milliseconds per eager forward (without and with a graph) and forward + backward of a
+    12-layer BERT of width 32, where nearly all the time is Python and dispatch."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=12, num_attention_heads=2, intermediate_size=64),
+                      add_pooling_layer=False).train()
+    ids = torch.randint(1000, 2000, (4, 8))
+    mask = torch.ones_like(ids)
+    mask[0, 5:] = 0
+    forward = lambda: model(input_ids=ids, attention_mask=mask).last_hidden_state  # noqa: E731
+    passes = {"forward, no graph (GradCache's first pass)": lambda: torch.no_grad()(forward)(),
+              "forward with a graph": forward,
+              "forward + backward": lambda: forward().float().mean().backward()}
+    out = {}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for name, fn in passes.items():
+            fn()
+            out[name] = timed(lambda: [fn() for _ in range(repeats)]) / repeats * 1e3
+    return out
 
 
 if __name__ == "__main__":
