@@ -43,16 +43,34 @@ def test_tokenize_equals_the_tokenizers_own_call(minilm_tokenizer, side, max_len
         minilm_tokenizer.truncation_side = "right"
 
 
-def test_tokenize_uses_the_encoder_max_length_and_leaves_the_tokenizer_as_it_was(tiny_tokenizer, minilm_tokenizer):
+def test_tokenize_uses_the_encoder_max_length_and_never_changes_the_shared_tokenizer(tiny_tokenizer, minilm_tokenizer):
     for tokenizer in (tiny_tokenizer, minilm_tokenizer):
         backend = tokenizer.backend_tokenizer
+        before = (backend.truncation, backend.padding)
         backend.enable_padding(length=77, pad_id=0, pad_token="[PAD]")
         backend.enable_truncation(99)
-        before = (backend.truncation, backend.padding)
-        got = _encoder(tokenizer, max_length=8).tokenize(TEXTS)
-        assert (backend.truncation, backend.padding) == before  # (the tokenizer's own call changes them)
-        assert got == _simple(tokenizer, TEXTS, 8)  # (and leaves no padding, truncation at 8)
-        assert max(len(x) for x in got["input_ids"]) == 8
+        try:
+            encoder = _encoder(tokenizer, max_length=8)
+            got = encoder.tokenize(TEXTS)
+            assert backend.truncation["max_length"] == 99 and backend.padding["length"] == 77  # untouched
+            assert encoder.tokenize(TEXTS, max_length=12) == _simple(tokenizer, TEXTS, 12)
+            assert got == _simple(tokenizer, TEXTS, 8)
+            assert max(len(x) for x in got["input_ids"]) == 8
+        finally:
+            backend.no_padding() if before[1] is None else backend.enable_padding(**before[1])
+            backend.no_truncation() if before[0] is None else backend.enable_truncation(**before[0])
+
+
+def test_tokens_added_after_the_first_call_are_seen(minilm_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    encoder = _encoder(tokenizer)
+    text = ["a zorblax is here"]
+    first = encoder.tokenize(text)
+    tokenizer.add_tokens(["zorblax"])
+    again = encoder.tokenize(text)
+    assert again == _simple(tokenizer, text, 32) and again != first
 
 
 class _PythonTokenizer:

@@ -8,10 +8,8 @@ call the same :meth:`Encoder.forward`.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from dataclasses import dataclass, fields
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -94,6 +92,7 @@ class Encoder(nn.Module):
         if whitening is not None and whitening.in_features != self.hidden_size:
             raise ConfigError(f"the whitening takes {whitening.in_features} features, the encoder gives {self.hidden_size}")
         self.whitening = whitening
+        self._rust: tuple[tuple, object] | None = None  # (key, private Rust tokenizer), see _rust_tokenizer
 
     @property
     def hidden_size(self) -> int:
@@ -136,19 +135,37 @@ class Encoder(nn.Module):
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, list[list[int]]]:
         """Token ids per text, truncated, unpadded (pad per batch with :func:`pad_batch`).
 
-        A fast tokenizer's Rust backend encodes the whole list in one call, as the tokenizer's
-        own ``__call__`` does, without building its per-text Python dictionaries (a GPU waits
-        for those; ``tests/test_encode_fast_path.py`` shows the same ids).
+        With a fast tokenizer, its Rust tokenizer encodes the whole list in one call, as the
+        tokenizer's own ``__call__`` does, without building its per-text Python dictionaries (a
+        GPU waits for those); ``tests/test_encode_fast_path.py`` shows the same ids.
         """
         limit = max_length or self.config.max_length
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is None:  # a Python tokenizer
+        rust = self._rust_tokenizer(limit)
+        if rust is None:  # a Python tokenizer
             enc = self.tokenizer(texts, truncation=True, max_length=limit, padding=False)
             return {k: enc[k] for k in self.model_input_names if k in enc}
-        encode = getattr(backend, "encode_batch_fast", backend.encode_batch)  # _fast: no character offsets
-        with _truncating(backend, limit, self.tokenizer.truncation_side):
-            encodings = encode(texts, add_special_tokens=True)
+        encodings = getattr(rust, "encode_batch_fast", rust.encode_batch)(texts, add_special_tokens=True)  # _fast: no offsets
         return {k: [getattr(e, ENCODING_FIELDS[k]) for e in encodings] for k in self.model_input_names}
+
+    def _rust_tokenizer(self, max_length: int):
+        """A private copy of the fast tokenizer's Rust tokenizer (None for a Python tokenizer), set
+        to truncate at ``max_length`` as ``truncation=True`` does, and not to pad. A copy, because
+        the tokenizer's own settings are shared state that its every call rewrites (the server
+        cuts documents with it on other threads); made again if tokens were added since."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        key = (id(backend), backend.get_vocab_size(with_added_tokens=True))
+        if self._rust is None or self._rust[0] != key:
+            rust = type(backend).from_str(backend.to_str())
+            rust.no_padding()
+            self._rust = (key, rust)
+        rust = self._rust[1]
+        truncation = {"max_length": max_length, "stride": 0, "strategy": "longest_first",
+                      "direction": self.tokenizer.truncation_side}
+        if rust.truncation != truncation:
+            rust.enable_truncation(**truncation)
+        return rust
 
     @property
     def model_input_names(self) -> list[str]:
@@ -161,24 +178,6 @@ class Encoder(nn.Module):
 
 # Encoder.tokenize's keys -> the tokenizers.Encoding attribute that holds them
 ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-
-
-@contextlib.contextmanager
-def _truncating(backend, max_length: int, side: str) -> Iterator[None]:
-    """The Rust tokenizer set to truncate at ``max_length`` (on ``side``) and not pad, as the
-    Hugging Face tokenizer sets it for ``truncation=True, padding=False``; its settings restored after."""
-    truncation, padding = backend.truncation, backend.padding
-    backend.enable_truncation(max_length, stride=0, strategy="longest_first", direction=side)
-    backend.no_padding()
-    try:
-        yield
-    finally:
-        if truncation is None:
-            backend.no_truncation()
-        else:
-            backend.enable_truncation(**truncation)
-        if padding is not None:
-            backend.enable_padding(**padding)
 
 
 def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
