@@ -40,12 +40,13 @@ import time
 from pathlib import Path
 
 from _models import MINILM as MODEL, model_folder
+from simcse.train.readers import HARD_NEG, SENT0, SENT1
 
 # objective -> (training data in the data dir, learning rate)
 OBJECTIVES = {"unsup": ("training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt", 3e-5),
               "sup": ("training/nli_small/snli_*_triplets.csv", 5e-5)}
 MAX_LEN = 32
-SUP_COLUMNS = ("sent0", "sent1", "hard_neg")
+SUP_COLUMNS = (SENT0, SENT1, HARD_NEG)  # the triplet CSV's header, as simcse reads it
 
 
 def _rows(root: Path, objective: str, n: int) -> list[tuple[str, ...]]:
@@ -70,7 +71,8 @@ def _plain_checkpoint(folder: str) -> bool:
     return not (Path(folder) / "modules.json").is_file()
 
 
-def worker_ours(root: Path, steps: int, work: Path, args) -> list[float]:
+def worker_ours(root: Path, steps: int, work: Path, args) -> dict[int, float]:
+    """Seconds since the start at the logged steps (``--warm``, its multiples, the last)."""
     from simcse.train import build_config, train
     from simcse.settings import check_value, field_types
     from simcse.train.config import TrainConfig
@@ -94,7 +96,7 @@ def worker_ours(root: Path, steps: int, work: Path, args) -> list[float]:
                        train_file=str(corpus), output_dir=str(work / "ours"), batch_size=args.batch_size, max_length=MAX_LEN,
                        learning_rate=OBJECTIVES[args.objective][1], eval_steps=0, save_steps=0, log_steps=args.warm,
                        progress=False, tensorboard=False, seed=1, device=args.device, precision=args.precision,
-                       hard_neg_column="hard_neg" if args.objective == "sup" else None, **extra)
+                       hard_neg_column=HARD_NEG if args.objective == "sup" else None, **extra)
     train(cfg, on_step=_profiler(args) if args.profile else None)
     records = [json.loads(x) for x in (work / "ours" / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r["elapsed_s"] for r in records if r["event"] == "train"}
@@ -121,7 +123,8 @@ def _profiler(args):
     return on_step
 
 
-def worker_peer(root: Path, steps: int, work: Path, args) -> list[float]:
+def worker_peer(root: Path, steps: int, work: Path, args) -> dict[int, float]:
+    """Seconds since the end of step 1 at the end of every step."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     try:

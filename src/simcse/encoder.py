@@ -21,6 +21,10 @@ from simcse.pooling import NEEDS_HIDDEN_STATES, check_pooler, pool
 from simcse.whitening import Whitening
 
 
+# Encoder.tokenize's keys -> the tokenizers.Encoding attribute that holds them
+ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """How a backbone's token states become a sentence embedding.
@@ -174,10 +178,6 @@ class Encoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.backbone.parameters()).device
-
-
-# Encoder.tokenize's keys -> the tokenizers.Encoding attribute that holds them
-ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
 def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
