@@ -43,9 +43,11 @@ def stsb_test_sentences(data: Path, out: Path, repeat_to: int = 0) -> Path:
     return out
 
 
-def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, save: Path, device: str, dtype: str) -> dict:
+def run(python: Path, side: str, impl: str, model: str, sents: Path, bs: int, save: Path, device: str, dtype: str,
+        repeats: int = 2) -> dict:
     cmd = [str(python), str(HERE / "_encode_worker.py"), "--side", side, "--impl", impl, "--model", model,
-           "--sentences", str(sents), "--batch-size", str(bs), "--save", str(save), "--device", device, "--dtype", dtype]
+           "--sentences", str(sents), "--batch-size", str(bs), "--save", str(save), "--device", device, "--dtype", dtype,
+           "--repeats", str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -65,6 +67,7 @@ def main() -> None:
     p.add_argument("--model", default=MINILM, help=f"{MINILM} (default) or random-bert-base")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (then use --impls torch)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="weights of the torch impls")
+    p.add_argument("--repeats", type=int, default=2, help="timed passes over the sentences in each process (median)")
     p.add_argument("--repeat-to", type=int, default=0, help="repeat the sentences to this many (0 = the 2,758 once)")
     p.add_argument("--json", default=None, help="append one JSON line per setting here")
     a = p.parse_args()
@@ -80,8 +83,8 @@ def main() -> None:
         for bs in a.batch_sizes:
             ours, peer = [], []
             for _ in range(a.rounds):
-                ours.append(run(Path(sys.executable), "ours", ours_impl, model, sents, bs, tmp / "a.npy", a.device, a.dtype))
-                peer.append(run(Path(a.peer_python), "peer", peer_impl, model, sents, bs, tmp / "b.npy", a.device, a.dtype))
+                ours.append(run(Path(sys.executable), "ours", ours_impl, model, sents, bs, tmp / "a.npy", a.device, a.dtype, a.repeats))
+                peer.append(run(Path(a.peer_python), "peer", peer_impl, model, sents, bs, tmp / "b.npy", a.device, a.dtype, a.repeats))
             x, y = np.load(tmp / "a.npy"), np.load(tmp / "b.npy")
             cos = float(((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min())
             ro, rp = statistics.median(r["rate"] for r in ours), statistics.median(r["rate"] for r in peer)

@@ -14,6 +14,7 @@ the parts run in the order below while the time budget lasts, then the tables ar
 5. profiles (top kernels of ten steps) of ours compiled at 64, supervised at 512 and cached at 512.
 
     python bench/gpu_figures.py --data-dir DATA --out OUT [--tokenizer FOLDER] [--work DIR] [--budget 500]
+    SIMCSE_DATA_DIR=DATA bash bench/gpu_carry.sh; then on the lent machine: BUDGET=420 bash .gpu/run.sh
     python bench/gpu_figures.py --smoke --device cpu --out /tmp/g     (the whole path on CPU, tiny)
     python bench/gpu_figures.py --table OUT/results.jsonl            (the tables again)
 
@@ -48,7 +49,7 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
     return [
         train("unsup-64", steps64, "--batch-size", "64"),
         train("unsup-64-compiled", compiled, "--batch-size", "64", "--which", "ours", "--ours", *COMPILED),
-        ("encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", "128", "--rounds", "1",
+        ("encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", "128", "--rounds", "1", "--repeats", "1",
                                        "--repeat-to", "2000" if smoke else "100000"]),
         train(f"sup-{big}", steps_big, "--objective", "sup", "--batch-size", str(big)),
         train(f"unsup-{big}", steps_big, "--batch-size", str(big)),
