@@ -44,8 +44,9 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
     """(label, script, arguments) in priority order; ``smoke`` shrinks steps and batches."""
     big, steps64, steps_big, compiled = (16, ("4", "2"), ("4", "2"), ("12", "6")) if smoke else \
         (512, ("100", "20"), ("30", "10"), ("400", "200"))
-    train = lambda label, steps, *extra: (label, "train_speed.py", ["--steps", steps[0], "--warm", steps[1], "--trials", "1",  # noqa: E731
-                                                                  "--label", label, *extra])
+    def train(label: str, steps: tuple[str, str], *extra: str) -> tuple[str, str, list[str]]:
+        return label, "train_speed.py", ["--steps", steps[0], "--warm", steps[1], "--trials", "1", "--label", label, *extra]
+
     return [
         train("unsup-64", steps64, "--batch-size", "64"),
         train("unsup-64-compiled", compiled, "--batch-size", "64", "--which", "ours", "--ours", *COMPILED),
@@ -83,7 +84,7 @@ def run_all(a) -> None:
     sys.path.insert(0, str(HERE))
     from _models import random_bert
 
-    with open(results, "a", encoding="utf-8") as fh:
+    with open(results, "w", encoding="utf-8") as fh:  # a fresh file: one run's figures per table
         fh.write(json.dumps(environment(a.device)) + "\n")
     model = random_bert("random-bert-tiny" if a.smoke else "random-bert-base", Path(a.work or out / "models"), a.tokenizer)
     common = {"train_speed.py": ["--device", a.device, "--precision", a.precision],
@@ -120,21 +121,25 @@ def print_tables(results: Path) -> None:
             key = (r["label"], r["who"], " ".join(r.get("ours") or []) or (f"cache {r['peer_cache_chunk']}" if r.get("peer_cache_chunk") else ""))
             train.setdefault(key, []).append(r)
     if train:
-        print("\n| setting | system | steps/s | sentences/s | peak GPU MiB | steps timed |\n|---|---|---|---|---|---|")
+        # sentences encoded: each unsupervised sentence twice (two dropout views), each triplet three times
+        print("\n| setting | system | steps/s | sentences encoded/s | peak memory MiB (GPU; RSS on CPU) | steps timed |"
+              "\n|---|---|---|---|---|---|")
         for (label, who, extra), rs in train.items():
             rate = statistics.median(r["steps_per_s"] for r in rs)
             sents = rate * rs[0]["batch_size"] * (3 if rs[0]["objective"] == "sup" else 2)
             print(f"| {label} | {who} {extra} | {rate:.2f} | {sents:,.0f} | {max(r['peak_memory_mib'] for r in rs):,.0f} | "
                   f"{rs[0]['steps'] - rs[0]['warm']} |")
-        rate = lambda label, who: statistics.median(r["steps_per_s"] for (l, w, _), rs in train.items()  # noqa: E731
-                                                    if l == label and w == who for r in rs)
+
+        def rate(label: str, who: str) -> float:
+            return statistics.median(r["steps_per_s"] for (l, w, _), rs in train.items() if l == label and w == who for r in rs)
+
         print("\n| ratio | value |\n|---|---|")
         for name, num, den in (("unsup 64: ours eager / peer", ("unsup-64", "ours"), ("unsup-64", "peer")),
                                ("unsup 64: ours compiled / peer", ("unsup-64-compiled", "ours"), ("unsup-64", "peer")),
                                (f"sup {big}: ours / peer", (f"sup-{big}", "ours"), (f"sup-{big}", "peer")),
-                               (f"GradCache {big}/{big // 4}: ours plain / ours cached (time ratio)", (f"unsup-{big}", "ours"),
+                               (f"GradCache {big}/{big // 4}: ours, cached step time / plain step time", (f"unsup-{big}", "ours"),
                                 (f"unsup-{big}-cached", "ours")),
-                               (f"GradCache {big}/{big // 4}: peer plain / peer cached (time ratio)", (f"unsup-{big}", "peer"),
+                               (f"GradCache {big}/{big // 4}: peer, cached step time / plain step time", (f"unsup-{big}", "peer"),
                                 (f"unsup-{big}-cached", "peer"))):
             try:
                 print(f"| {name} | {rate(*num) / rate(*den):.2f}x |")

@@ -53,10 +53,10 @@ def _rows(root: Path, objective: str, n: int) -> list[tuple[str, ...]]:
     """The first ``n`` training rows (sentences, or NLI triplets), cycled when the file is shorter."""
     pattern = OBJECTIVES[objective][0]
     if objective == "unsup":
-        rows = [(ln.rstrip("\n"),) for ln in open(root / pattern, encoding="utf-8")]
+        rows = [(ln,) for ln in (root / pattern).read_text(encoding="utf-8").splitlines()]
     else:
         rows = [tuple(r[c] for c in SUP_COLUMNS) for f in sorted(root.glob(pattern))
-                for r in csv.DictReader(open(f, newline="", encoding="utf-8"))]
+                for r in csv.DictReader(f.read_text(encoding="utf-8").splitlines())]
     if not rows:
         raise SystemExit(f"no training data at {root / pattern}")
     return list(itertools.islice(itertools.cycle(rows), n))
@@ -190,8 +190,8 @@ def main() -> None:
     p.add_argument("--profile", default=None, help="ours: write the top kernels of ten steps after --warm here")
     p.add_argument("--worker", choices=["ours", "peer"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.steps <= args.warm:
-        p.error("--steps must be larger than --warm")
+    if not 1 <= args.warm < args.steps:
+        p.error("--warm must be at least 1 and less than --steps")
     if args.profile and args.steps < args.warm + 10:
         p.error("--profile needs --steps of at least --warm + 10")
     root = Path(args.data_dir)

@@ -121,3 +121,53 @@ def test_pad_batch_equals_row_by_row_padding(keys):
         assert got.keys() == want.keys()
         for k in want:
             assert got[k].dtype == torch.long and torch.equal(got[k], want[k]), (trial, k)
+
+
+@pytest.fixture()
+def fresh_tokenizer(minilm_path):
+    """A MiniLM tokenizer of its own, to change without touching the shared fixtures."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+def test_changes_that_alter_ids_are_seen(fresh_tokenizer):
+    from tokenizers import normalizers
+
+    encoder, text = _encoder(fresh_tokenizer), ["They are REPLAYING [SEP] the game"]
+    first = encoder.tokenize(text)  # ... replay ##ing ...
+    fresh_tokenizer.add_tokens(["playing"])  # a vocabulary word (the size stays): now re + playing
+    assert encoder.tokenize(text) == _simple(fresh_tokenizer, text, 32) != first
+    fresh_tokenizer.backend_tokenizer.normalizer = normalizers.Sequence([])  # no lower-casing any more
+    assert encoder.tokenize(text) == _simple(fresh_tokenizer, text, 32)
+    fresh_tokenizer.split_special_tokens = True  # "[SEP]" in the text is cut as text, not the token
+    assert encoder.tokenize(text) == _simple(fresh_tokenizer, text, 32)
+    assert 102 not in encoder.tokenize(text)["input_ids"][0][1:-1]
+
+
+class _Digits:
+    """A pre-tokenizer written in Python (as RoFormer's Jieba one): the Rust tokenizer cannot be copied."""
+
+    def pre_tokenize(self, pretok):
+        pretok.split(lambda i, s: [s])
+
+
+def test_a_python_component_takes_the_tokenizers_own_call(fresh_tokenizer):
+    from tokenizers.pre_tokenizers import PreTokenizer
+
+    fresh_tokenizer.backend_tokenizer.pre_tokenizer = PreTokenizer.custom(_Digits())
+    assert _encoder(fresh_tokenizer).tokenize(TEXTS[:3]) == _simple(fresh_tokenizer, TEXTS[:3], 32)
+
+
+def test_a_class_with_its_own_encoding_takes_its_own_call(fresh_tokenizer):
+    class Marked(type(fresh_tokenizer)):
+        def _encode_plus(self, *args, **kwargs):
+            out = super()._encode_plus(*args, **kwargs)
+            out["input_ids"] = [[7] + ids for ids in out["input_ids"]]
+            out["attention_mask"] = [[1] + m for m in out["attention_mask"]]
+            out["token_type_ids"] = [[0] + t for t in out["token_type_ids"]]
+            return out
+
+    fresh_tokenizer.__class__ = Marked
+    got = _encoder(fresh_tokenizer).tokenize(TEXTS[:3])
+    assert got == _simple(fresh_tokenizer, TEXTS[:3], 32) and all(ids[0] == 7 for ids in got["input_ids"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,9 @@ from simcse.whitening import Whitening
 
 
 # Encoder.tokenize's keys -> the tokenizers.Encoding attribute that holds them
-ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+_ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+# a fast tokenizer class that overrides one of these encodes its own way: Encoder.tokenize calls it
+_ENCODE_STEPS = ("__call__", "_encode_plus", "_batch_encode_plus")
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class Encoder(nn.Module):
         if whitening is not None and whitening.in_features != self.hidden_size:
             raise ConfigError(f"the whitening takes {whitening.in_features} features, the encoder gives {self.hidden_size}")
         self.whitening = whitening
-        self._rust: tuple[tuple, object] | None = None  # (key, private Rust tokenizer), see _rust_tokenizer
+        self._rust: tuple[Any, tuple, Any] | None = None  # (shared backend, its state, private copy)
 
     @property
     def hidden_size(self) -> int:
@@ -149,26 +152,32 @@ class Encoder(nn.Module):
             enc = self.tokenizer(texts, truncation=True, max_length=limit, padding=False)
             return {k: enc[k] for k in self.model_input_names if k in enc}
         encodings = getattr(rust, "encode_batch_fast", rust.encode_batch)(texts, add_special_tokens=True)  # _fast: no offsets
-        return {k: [getattr(e, ENCODING_FIELDS[k]) for e in encodings] for k in self.model_input_names}
+        return {k: [getattr(e, _ENCODING_FIELDS[k]) for e in encodings] for k in self.model_input_names}
 
-    def _rust_tokenizer(self, max_length: int):
-        """A private copy of the fast tokenizer's Rust tokenizer (None for a Python tokenizer), set
-        to truncate at ``max_length`` as ``truncation=True`` does, and not to pad. A copy, because
-        the tokenizer's own settings are shared state that its every call rewrites (the server
-        cuts documents with it on other threads); made again if tokens were added since."""
+    def _rust_tokenizer(self, max_length: int) -> Any | None:
+        """A private copy of the fast tokenizer's Rust tokenizer, set to truncate at
+        ``max_length`` as ``truncation=True`` does and not to pad; None where the tokenizer's own
+        call must be used (a Python tokenizer, a class with its own encoding steps, a component
+        written in Python that cannot be copied). A copy, because the tokenizer's settings are
+        shared state that its every call rewrites (the server cuts documents with it on other
+        threads); made again when what decides the ids changes (tokens added, components set)."""
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is None:
+        if backend is None or not _encodes_with_backend(self.tokenizer):
             return None
-        key = (id(backend), backend.get_vocab_size(with_added_tokens=True))
-        if self._rust is None or self._rust[0] != key:
-            rust = type(backend).from_str(backend.to_str())
-            rust.no_padding()
-            self._rust = (key, rust)
-        rust = self._rust[1]
+        try:
+            state = _rust_state(backend)
+            if self._rust is None or self._rust[0] is not backend or self._rust[1] != state:
+                rust = type(backend).from_str(backend.to_str())
+                rust.no_padding()
+                self._rust = (backend, state, rust)
+        except Exception:  # a component written in Python (RoFormer's Jieba pre-tokenizer) can't be read or copied
+            return None
+        rust = self._rust[2]
         truncation = {"max_length": max_length, "stride": 0, "strategy": "longest_first",
                       "direction": self.tokenizer.truncation_side}
         if rust.truncation != truncation:
             rust.enable_truncation(**truncation)
+        rust.encode_special_tokens = bool(getattr(self.tokenizer, "split_special_tokens", False))
         return rust
 
     @property
@@ -178,6 +187,24 @@ class Encoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.backbone.parameters()).device
+
+
+def _encodes_with_backend(tokenizer) -> bool:
+    """A fast tokenizer whose class keeps the library's own encoding steps (so its ids are the
+    Rust tokenizer's, truncated)."""
+    from transformers import PreTrainedTokenizerFast
+
+    cls = type(tokenizer)
+    return isinstance(tokenizer, PreTrainedTokenizerFast) and all(
+        getattr(cls, step, None) is getattr(PreTrainedTokenizerFast, step, None) for step in _ENCODE_STEPS)
+
+
+def _rust_state(backend) -> tuple:
+    """What decides a Rust tokenizer's ids besides truncation and padding (microseconds to read):
+    its normalizer, pre-tokenizer and post-processor, its added tokens and its vocabulary size."""
+    parts = (backend.normalizer, backend.pre_tokenizer, backend.post_processor)
+    return (*(None if p is None else p.__getstate__() for p in parts), repr(backend.get_added_tokens_decoder()),
+            backend.get_vocab_size(with_added_tokens=True))
 
 
 def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
