@@ -148,7 +148,7 @@ class Encoder(nn.Module):
         """
         limit = max_length or self.config.max_length
         rust = self._rust_tokenizer(limit)
-        if rust is None:  # a Python tokenizer
+        if rust is None:  # the tokenizer's own call (see _rust_tokenizer)
             enc = self.tokenizer(texts, truncation=True, max_length=limit, padding=False)
             return {k: enc[k] for k in self.model_input_names if k in enc}
         encodings = getattr(rust, "encode_batch_fast", rust.encode_batch)(texts, add_special_tokens=True)  # _fast: no offsets
