@@ -125,9 +125,9 @@ def print_tables(results: Path) -> None:
         print("\n| setting | system | steps/s | sentences encoded/s | peak memory MiB (GPU; RSS on CPU) | steps timed |"
               "\n|---|---|---|---|---|---|")
         for (label, who, extra), rs in train.items():
-            rate = statistics.median(r["steps_per_s"] for r in rs)
-            sents = rate * rs[0]["batch_size"] * (3 if rs[0]["objective"] == "sup" else 2)
-            print(f"| {label} | {who} {extra} | {rate:.2f} | {sents:,.0f} | {max(r['peak_memory_mib'] for r in rs):,.0f} | "
+            steps_s = statistics.median(r["steps_per_s"] for r in rs)
+            sents = steps_s * rs[0]["batch_size"] * (3 if rs[0]["objective"] == "sup" else 2)
+            print(f"| {label} | {who} {extra} | {steps_s:.2f} | {sents:,.0f} | {max(r['peak_memory_mib'] for r in rs):,.0f} | "
                   f"{rs[0]['steps'] - rs[0]['warm']} |")
 
         def rate(label: str, who: str) -> float:

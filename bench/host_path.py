@@ -46,7 +46,7 @@ def main() -> None:
     from simcse.encoder import Encoder, EncoderConfig, pad_batch
     from simcse.model_registry import resolve_model
     from simcse.train.data import collate, tokenize_file
-    from simcse.train.readers import Schema
+    from simcse.train.readers import HARD_NEG, Schema
     from test_encode_fast_path import _pad_simple, _simple
     from test_train_data import _collate_simple
 
@@ -56,7 +56,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs\n\n| path | row by row | vectorised | ratio |\n|---|---|---|---|")
     sets = {"unsup 64": (tokenize_file(root / "training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt", tok, 32), 64),
             "sup triplets 512": (tokenize_file(root / "training/nli_small/snli_dev_triplets.csv", tok, 32,
-                                               schema=Schema("sent0", "sent1", "hard_neg")), 512)}
+                                               schema=Schema(hard_neg=HARD_NEG)), 512)}
     for name, (data, batch) in sets.items():
         rows = [rng.choice(len(data), batch, replace=False) for _ in range(50)]
         simple = timed(lambda: [_collate_simple(data, r, 0, True) for r in rows]) / 50 * 1e3
@@ -94,7 +94,10 @@ def forward_host_ms(repeats: int = 50) -> dict[str, float]:
     ids = torch.randint(1000, 2000, (4, 8))
     mask = torch.ones_like(ids)
     mask[0, 5:] = 0
-    forward = lambda: model(input_ids=ids, attention_mask=mask).last_hidden_state  # noqa: E731
+
+    def forward():
+        return model(input_ids=ids, attention_mask=mask).last_hidden_state
+
     passes = {"forward, no graph (GradCache's first pass)": lambda: torch.no_grad()(forward)(),
               "forward with a graph": forward,
               "forward + backward": lambda: forward().float().mean().backward()}

@@ -207,23 +207,35 @@ def _rust_state(backend) -> tuple:
             backend.get_vocab_size(with_added_tokens=True))
 
 
-def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
-    """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors.
+def right_pad(flat: np.ndarray, lengths: np.ndarray, fill: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences given concatenated in ``flat`` with their ``lengths`` -> a (B, width) int64
+    block right-padded with ``fill`` (width 0: the longest) and its mask of real positions.
 
-    The real positions of the padded (B, T_max) block, row by row, are exactly the
-    concatenated token lists in order, so each feature is filled in one vectorised assignment.
-    """
+    The real positions of the block, row by row, are exactly ``flat`` in order, so one masked
+    assignment fills it. A sequence longer than ``width`` raises ValueError."""
+    longest = int(lengths.max(initial=0))
+    width = width or longest
+    if longest > width:
+        raise ValueError(f"a sentence of {longest} tokens does not fit the padded width {width}")
+    real = np.arange(width) < lengths[:, None]
+    block = np.full(real.shape, fill, dtype=np.int64)
+    block[real] = flat
+    return block, real
+
+
+def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
+    """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors
+    (:func:`right_pad`, one vectorised fill per feature)."""
     lengths = np.fromiter((len(features["input_ids"][i]) for i in rows), dtype=np.int64, count=len(rows))
-    real = np.arange(lengths.max(initial=0)) < lengths[:, None]
     out: dict[str, Tensor] = {}
+    real = None
     for name, values in features.items():
-        block = np.full(real.shape, pad_id if name == "input_ids" else 0, dtype=np.int64)
-        block[real] = np.fromiter(itertools.chain.from_iterable(values[i] for i in rows), dtype=np.int64,
-                                  count=int(lengths.sum()))
+        flat = np.fromiter(itertools.chain.from_iterable(values[i] for i in rows), dtype=np.int64, count=int(lengths.sum()))
+        block, real = right_pad(flat, lengths, pad_id if name == "input_ids" else 0)
         out[name] = torch.from_numpy(block)
     if "attention_mask" not in out:
         out["attention_mask"] = torch.from_numpy(real.astype(np.int64))
     return out
 
 
-__all__ = ["Encoder", "EncoderConfig", "MLPHead", "pad_batch"]
+__all__ = ["Encoder", "EncoderConfig", "MLPHead", "pad_batch", "right_pad"]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simcse.encoder import right_pad
 from simcse.errors import DataError
 from simcse.train.readers import ReadStats, Row, Schema, read_rows
 
@@ -149,18 +150,11 @@ def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: 
     all second views, ...), right-padded to the longest, or to ``width`` (static shapes).
     Unsupervised rows appear twice.
 
-    Vectorised (a GPU step waits for it): the real positions of the padded block, row by
-    row, are exactly the concatenated sentences."""
+    Vectorised (a GPU step waits for it): one gather per column, one :func:`right_pad`."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = data.columns if len(data.columns) > 1 else (data.columns[0], data.columns[0])
     tokens, lengths = zip(*(_gather(col, rows) for col in cols))
-    lengths = np.concatenate(lengths)
-    width = width or int(lengths.max())
-    if lengths.max() > width:
-        raise ValueError(f"a sentence of {int(lengths.max())} tokens does not fit the padded width {width}")
-    real = np.arange(width) < lengths[:, None]
-    input_ids = np.full(real.shape, pad_id, dtype=np.int64)
-    input_ids[real] = np.concatenate(tokens)
+    input_ids, real = right_pad(np.concatenate(tokens), np.concatenate(lengths), pad_id, width)
     batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(real.astype(np.int64))}
     if with_token_types:
         batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
