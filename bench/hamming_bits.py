@@ -1,11 +1,13 @@
-"""Why ``binary`` (Hamming) misses recall@10 0.95 at multiplier 4, and what the bits could give.
+"""Why Hamming candidates alone (``binary --hamming-multiplier 1``) miss recall@10 0.95 at
+multiplier 4, and what the bits could give.
 
 Reads what ``bench/quantized_index.py`` left in ``--work`` (``index-exact/vectors.npy``: the 1M
 vectors, ``queries.npy``: the 1,000 held-out queries) and, for several 1-bit codes, takes the
 best ``10 x m`` rows by the code, rescores them exactly in float32 and reports recall@10 against
 exact search (as the index does):
 
-* ``sign bits, Hamming``: what the ``binary`` backend keeps (384 bits, 48 bytes a row);
+* ``sign bits, Hamming``: what the ``binary`` backend keeps (384 bits, 48 bytes a row), ranked
+  by Hamming alone;
 * ``sign bits of x - mean, Hamming``: the same after subtracting the mean of :data:`SAMPLE`
   indexed rows (seed 0): a bit per coordinate that splits the rows near the middle (the
   vectors fill a cone, so raw signs are unbalanced);
@@ -17,7 +19,8 @@ exact search (as the index does):
 * ``512 random hyperplanes, Hamming``: SimHash (Charikar 2002), the same 64 bytes;
 * ``sign bits, float query``: the same 384 bits as ``binary``, but the float query's inner
   product with the rows' +-1 vectors ranks them (asymmetric, no binarised query); what
-  ``rabitq`` refines (offset from the centroid, two correction floats a row).
+  ``binary`` applies to a Hamming pool of ``hamming_multiplier`` times the candidates, and
+  what ``rabitq`` refines (offset from the centroid, two correction floats a row).
 
     python bench/hamming_bits.py --work /tmp/simcse-quantized --threads 2
 """
@@ -81,7 +84,7 @@ def main() -> None:
     itq = faiss.ITQTransform(x.shape[1], x.shape[1], False)
     itq.train(np.ascontiguousarray(sample, dtype=np.float32))
     codes = {
-        "sign bits, Hamming (binary)": lambda v: v,
+        "sign bits, Hamming (binary --hamming-multiplier 1)": lambda v: v,
         "sign bits of x - mean, Hamming": lambda v: v - mean,
         "ITQ (centring + learned rotation) sign bits, Hamming": lambda v: itq.apply(np.ascontiguousarray(v, np.float32)),
         "sign bits + 128 random hyperplanes, Hamming": lambda v: np.concatenate([v, v @ extra], axis=1),

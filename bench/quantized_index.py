@@ -12,7 +12,10 @@ Data (N vectors of all-MiniLM-L6-v2, dim 384):
   renormalised (cosine to its real source about 1/sqrt(1 + noise**2)). Text ``"synthetic i"``.
 
 Rows: exact float32 (NumPy, vectors read into RAM), binary, rabitq and int8 + rescoring at
-each multiplier (``--binary-multipliers``, ``--rabitq-multipliers``, ``--int8-multipliers``). Each index is built once in
+each multiplier (``--binary-multipliers``, ``--rabitq-multipliers``, ``--int8-multipliers``;
+binary also at each ``--hamming-multipliers``: Hamming search takes that many times the
+rescored candidates, the float query's inner product with their sign bits keeps the best,
+1 = Hamming alone). Each index is built once in
 this process (build s: ``Index.from_store``, codes computed), saved, then loaded and searched in
 a fresh process (load s, memory, QPS).
 Recall@10: the share of exact search's top 10 (ids) found in the top 10, per query, averaged.
@@ -135,9 +138,9 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return {k: after[k] - before[k] for k in after}
 
 
-def child(folder: Path, mmap: bool, queries: Path, multipliers: list[int], batch: int, threads: int) -> dict:
-    """Load ``folder`` in this fresh process and search it: memory, load time, per multiplier
-    (0: as built; none: no search) QPS and ids."""
+def child(folder: Path, mmap: bool, queries: Path, settings: list[dict[str, int]], batch: int, threads: int) -> dict:
+    """Load ``folder`` in this fresh process and search it: memory, load time, per search
+    setting (``{}``: as built; none: no search) QPS and ids."""
     import faiss
 
     from simcse.index import Index
@@ -147,23 +150,23 @@ def child(folder: Path, mmap: bool, queries: Path, multipliers: list[int], batch
     before = rss_mb()
     clock = time.perf_counter()
     index = Index.load(folder, mmap=mmap)
-    out: dict = {"load_s": time.perf_counter() - clock, "rss_mb": delta(rss_mb(), before), "runs": {}}
+    out: dict = {"load_s": time.perf_counter() - clock, "rss_mb": delta(rss_mb(), before), "runs": []}
     codes = getattr(index.backend, "code_bytes", None)
     out["codes_mb"] = None if codes is None else codes / 2**20
-    for m in multipliers:  # 0: as built
-        if m:
-            index.set_search_params(rescore_multiplier=m)
+    for setting in settings:
+        if setting:
+            index.set_search_params(**setting)
         clock, ids = time.perf_counter(), []
         for i in range(0, len(q), batch):
             ids += [[h.id for h in hits] for hits in index.search(q[i : i + batch], top_k=K)]
-        out["runs"][m] = {"qps": len(q) / (time.perf_counter() - clock), "ids": ids}
+        out["runs"].append({"setting": setting, "qps": len(q) / (time.perf_counter() - clock), "ids": ids})
     out["rss_after_search_mb"] = delta(rss_mb(), before)
     return out
 
 
-def run_child(args: argparse.Namespace, folder: Path, mmap: bool, multipliers: list[int]) -> dict:
+def run_child(args: argparse.Namespace, folder: Path, mmap: bool, settings: list[dict[str, int]]) -> dict:
     cmd = [sys.executable, __file__, "--child", str(folder), "--threads", str(args.threads), "--batch", str(args.batch),
-           "--multipliers", ",".join(map(str, multipliers)), *([] if mmap else ["--no-mmap"]), "--work", str(args.work)]
+           "--settings", json.dumps(settings), *([] if mmap else ["--no-mmap"]), "--work", str(args.work)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -181,7 +184,8 @@ def main() -> None:
     p.add_argument("--int8-multipliers", default="1,2,4", help="rescore multipliers of int8")
     p.add_argument("--binary-multipliers", default="1,2,4,8", help="rescore multipliers of binary")
     p.add_argument("--rabitq-multipliers", default="1,2,4", help="rescore multipliers of rabitq")
-    p.add_argument("--multipliers", default="", help=argparse.SUPPRESS)  # a child's
+    p.add_argument("--hamming-multipliers", default="1,4,8", help="hamming multipliers of binary")
+    p.add_argument("--settings", default="[]", help=argparse.SUPPRESS)  # a child's search settings, JSON
     p.add_argument("--batch", type=int, default=100, help="queries per search call")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", type=Path, default=Path("/tmp/simcse-quantized"))
@@ -189,10 +193,9 @@ def main() -> None:
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--no-mmap", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    multipliers = [int(m) for m in args.multipliers.split(",") if m]
     if args.child:
-        print(json.dumps(child(args.child, not args.no_mmap, args.work / "queries.npy", multipliers, args.batch,
-                               args.threads)))
+        print(json.dumps(child(args.child, not args.no_mmap, args.work / "queries.npy", json.loads(args.settings),
+                               args.batch, args.threads)))
         return
     parent(args)
 
@@ -227,29 +230,33 @@ def parent(args: argparse.Namespace) -> None:
         del index
     del store
     rows_only = run_child(args, args.work / "index-exact", True, [])["rss_mb"]["anon"]
-    exact = run_child(args, args.work / "index-exact", False, [0])
-    truth = exact["runs"]["0"]["ids"]
+    exact = run_child(args, args.work / "index-exact", False, [{}])
+    truth = exact["runs"][0]["ids"]
     float_mb = exact["rss_mb"]["anon"] - rows_only
     lines = [f"{len(pool):,} distinct real sentences in the data dir, {len(sentences):,} encoded; "
              f"N = {n:,} vectors of dim 384 ({len(real):,} real, {n - len(real):,} synthetic); {args.queries:,} "
              f"held-out real queries, top {K}, batches of {args.batch}, {args.threads} threads",
              "",
-             "| index | rescore multiplier | recall@10 | index RAM MB | ÷ float32 | codes MB | mapped vectors.npy MB, "
-             "after load / after queries | QPS | build s | load s |",
-             "|---|---|---|---|---|---|---|---|---|---|",
-             f"| exact float32 | – | 1.000 | {float_mb:.1f} | 1 | – | – (read into RAM) | "
-             f"{exact['runs']['0']['qps']:.0f} | {builds['exact']:.1f} | {exact['load_s']:.1f} |"]
+             "| index | rescore multiplier | hamming multiplier | recall@10 | index RAM MB | ÷ float32 | codes MB | "
+             "mapped vectors.npy MB, after load / after queries | QPS | build s | load s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
+             f"| exact float32 | – | – | 1.000 | {float_mb:.1f} | 1 | – | – (read into RAM) | "
+             f"{exact['runs'][0]['qps']:.0f} | {builds['exact']:.1f} | {exact['load_s']:.1f} |"]
     print("\n".join(lines), flush=True)  # row by row from here: a long run shows its progress
     lines = []
-    for backend, mults in (("binary", args.binary_multipliers), ("rabitq", args.rabitq_multipliers),
-                           ("int8", args.int8_multipliers)):
-        res = run_child(args, args.work / f"index-{backend}", True, [int(m) for m in mults.split(",")])
+    ints = lambda text: [int(m) for m in text.split(",")]  # noqa: E731
+    hamming = [{"hamming_multiplier": c} for c in ints(args.hamming_multipliers)]
+    for backend, mults, more in (("binary", args.binary_multipliers, hamming), ("rabitq", args.rabitq_multipliers, [{}]),
+                                 ("int8", args.int8_multipliers, [{}])):
+        res = run_child(args, args.work / f"index-{backend}", True,
+                        [{**extra, "rescore_multiplier": m} for extra in more for m in ints(mults)])
         mb = res["rss_mb"]["anon"] - rows_only
         mapped = f"{res['rss_mb']['file']:.0f} / {res['rss_after_search_mb']['file']:.0f}"
-        for m, run in res["runs"].items():
-            print(f"| {backend} + rescore | {m} | {recall(run['ids'], truth):.3f} | {mb:.1f} | 1/{float_mb / mb:.2f} "
-                  f"| {res['codes_mb']:.1f} | {mapped} | {run['qps']:.0f} | {builds[backend]:.1f} | "
-                  f"{res['load_s']:.1f} |", flush=True)
+        for run in res["runs"]:
+            setting = run["setting"]
+            print(f"| {backend} + rescore | {setting['rescore_multiplier']} | {setting.get('hamming_multiplier', '–')} | "
+                  f"{recall(run['ids'], truth):.3f} | {mb:.1f} | 1/{float_mb / mb:.2f} | {res['codes_mb']:.1f} | "
+                  f"{mapped} | {run['qps']:.0f} | {builds[backend]:.1f} | {res['load_s']:.1f} |", flush=True)
     lines.append(f"\nrows alone (ids, texts; an exact index opened memory-mapped): {rows_only:.0f} MB of heap, "
                  "not counted above")
     print("\n".join(lines))

@@ -496,6 +496,7 @@ QUANTIZED_CASES = [
             Case(f"index/{backend}", "manifest.json", "rescore_multiplier 0", edit_json(params={"rescore_multiplier": 0})),
         ]
     ],
+    Case("index/binary", "manifest.json", "hamming_multiplier 0", edit_json(params={"hamming_multiplier": 0})),
     Case("index/int8", "codes.faiss", "binary codes instead", binary_codes),
     Case("index/rabitq", "codes.faiss", "query bits qb 8 -> 5", rabitq_query_bits),
 ]

@@ -71,6 +71,8 @@ def test_unknown_backend_flag_and_missing_input(tiny_bert, corpus, tmp_path, cap
     assert "backend 'exact' takes no parameters; got --nprobe" in capsys.readouterr().err
     assert main([*base, "--input", str(corpus), "--backend", "hnsw", "--nlist", "8"]) == 2
     assert "backend 'hnsw' takes --hnsw-m, --ef-construction, --ef-search; got --nlist" in capsys.readouterr().err
+    assert main([*base, "--input", str(corpus), "--backend", "int8", "--hamming-multiplier", "2"]) == 2
+    assert "backend 'int8' takes --rescore-multiplier; got --hamming-multiplier" in capsys.readouterr().err
 
 
 def test_every_faiss_parameter_has_a_flag(tmp_path, corpus):

@@ -17,6 +17,7 @@ from test_index import clustered, ids_of, recall_at
 faiss = pytest.importorskip("faiss", reason="pip install faiss-cpu")
 
 KINDS = {"int8": {}, "binary": {}, "binary_ivf": {"nlist": 8, "nprobe": 8}, "rabitq": {}}  # nprobe = nlist: every list
+HAMMING = {"binary": {"hamming_multiplier": 4}, "binary_ivf": {"hamming_multiplier": 4}}  # the default, saved
 CODE_BYTES = {"int8": lambda d: d, "binary": lambda d: d // 8, "binary_ivf": lambda d: d // 8,
               "rabitq": lambda d: d // 8 + 8}  # rabitq: the bits, then two float32 factors per row
 
@@ -82,7 +83,8 @@ def test_save_load_round_trip_keeps_the_vectors_on_disk(kind, data, tmp_path):
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["codes.faiss", "items.jsonl", "manifest.json",
                                                                      "vectors.npy"]
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["backend"] == kind and manifest["params"] == {**KINDS[kind], "rescore_multiplier": 3}
+    assert manifest["backend"] == kind and manifest["params"] == {**KINDS[kind], **HAMMING.get(kind, {}),
+                                                                "rescore_multiplier": 3}
     loaded = Index.load(tmp_path / "idx")
     assert loaded.search(q, top_k=10) == index.search(q, top_k=10)
     # RAM holds the codes; the float32 rows stay in vectors.npy, mapped, not read
@@ -195,6 +197,38 @@ def test_rabitq_candidates_beat_hamming_on_the_same_bits(data, exact_hits):
     assert recall["rabitq"] > recall["binary"]
 
 
+def test_sign_scores_are_inner_products_with_the_signs():
+    from simcse.index.quantized import sign_bits, sign_scores
+
+    rng = np.random.default_rng(7)
+    q, x = rng.standard_normal((3, 13)), rng.standard_normal((3, 5, 13))  # 13 bits: padding in the last byte
+    codes = np.stack([sign_bits(rows) for rows in x])
+    want = np.einsum("qd,qpd->qp", q, np.where(x > 0, 1.0, -1.0))
+    np.testing.assert_allclose(sign_scores(q, codes), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["binary", "binary_ivf"])
+@pytest.mark.parametrize("block", [1 << 22, 64 * 30])  # one block, or a few queries at a time
+def test_narrowing_by_signs_equals_brute_force(kind, block, data, monkeypatch):
+    """With a Hamming pool that covers the index, the candidates kept are the best ``k *
+    rescore_multiplier`` rows of all by the float query's inner product with their sign bits,
+    best first, whatever the blocks the scoring is cut into."""
+    import simcse.index.quantized as quantized
+
+    monkeypatch.setattr(quantized, "SIGN_BLOCK", block)
+    x, q, _ = data
+    index = build(kind, data, hamming_multiplier=len(x))
+    got = index.backend._by_signs(q, 40)
+    want = np.argsort(-(q @ np.where(x > 0, 1.0, -1.0).T), axis=1, kind="stable")[:, :40]
+    assert np.array_equal(got, want)  # ids are rows here (added 0..N-1)
+
+
+def test_narrowing_by_signs_finds_better_candidates_than_hamming_alone(data, exact_hits):
+    recall = {c: recall_at(build("binary", data, rescore_multiplier=1, hamming_multiplier=c).search(data[1], top_k=10),
+                           exact_hits) for c in (1, 8)}
+    assert recall[8] > recall[1]
+
+
 def test_small_corpus_returns_what_it_has():
     index = Index(8, "binary")
     index.add(["a", "b"], np.eye(8, dtype=np.float32)[:2])
@@ -230,8 +264,12 @@ def test_parameters_are_checked():
     with pytest.raises(ConfigError, match="takes parameters"):
         Index(8, "binary", nprobe=4)
     index = Index(8, "binary")
-    with pytest.raises(ConfigError, match=r"search parameters \['rescore_multiplier'\], got 'nprobe'"):
+    with pytest.raises(ConfigError, match=r"search parameters \['rescore_multiplier', 'hamming_multiplier'\], got 'nprobe'"):
         index.set_search_params(nprobe=3)
+    with pytest.raises(ConfigError, match="got 'hamming_multiplier'"):
+        Index(8, "int8").set_search_params(hamming_multiplier=2)
+    with pytest.raises(ConfigError, match=r"hamming_multiplier must be an integer in \[1, "):
+        index.set_search_params(hamming_multiplier=0)
     with pytest.raises(ConfigError, match="needs at least 64 vectors"):
         Index(8, "binary_ivf", nlist=64).add(["a"], np.ones((1, 8), np.float32))
     hnsw = Index(8, "hnsw")
@@ -261,7 +299,7 @@ def test_cli_build_and_search(kind, tiny_bert, tmp_path, capsys):
     assert main(["index", "build", *model, "--input", str(corpus), "--out", str(out), "--backend", kind,
                  "--rescore-multiplier", "2"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["backend"] == kind and manifest["params"] == {"rescore_multiplier": 2}
+    assert manifest["backend"] == kind and manifest["params"] == {"rescore_multiplier": 2, **HAMMING.get(kind, {})}
     assert (out / "codes.faiss").is_file()
     capsys.readouterr()
     # every row a candidate: the query's own line first, at cosine 1, then in exact order
@@ -274,7 +312,7 @@ def test_cli_build_and_search(kind, tiny_bert, tmp_path, capsys):
                  "--rescore-multiplier", "2"]) == 2  # exact takes no parameters: refused before encoding
     assert "backend 'exact' takes no parameters; got --rescore-multiplier" in capsys.readouterr().err
     assert main(["search", "--index", str(out), "--device", "cpu", "--nprobe", "4", "cat"]) == 2
-    assert "has search parameters ['rescore_multiplier'], got 'nprobe'" in capsys.readouterr().err
+    assert "got 'nprobe'" in capsys.readouterr().err
 
 
 def test_serve_searches_a_loaded_binary_index(tiny_bert, tmp_path):
@@ -292,7 +330,8 @@ def test_serve_searches_a_loaded_binary_index(tiny_bert, tmp_path):
     loaded = Index.load(tmp_path / "idx", rescore_multiplier=len(SENTENCES))
     client = local_client(create_app(model, loaded, ServeConfig()))
     health = client.get("/health").json()["index"]
-    assert health["backend"] == "binary" and health["params"] == {"rescore_multiplier": len(SENTENCES)}
+    assert health["backend"] == "binary" and health["params"] == {"rescore_multiplier": len(SENTENCES),
+                                                                  "hamming_multiplier": 4}
     results = client.post("/search", json={"queries": [SENTENCES[1]], "top_k": 3}).json()["results"][0]
     expected = loaded.search(model.encode([SENTENCES[1]], normalize=True), top_k=3)[0]
     assert [h["id"] for h in results] == [h.id for h in expected] and results[0]["id"] == 1

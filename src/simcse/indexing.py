@@ -46,14 +46,17 @@ log = logging.getLogger(__name__)
 # ``--m`` would say nothing).
 PARAM_FIELDS = {"nlist": "nlist", "nprobe": "nprobe", "hnsw_m": "m", "ef_construction": "ef_construction",
                 "ef_search": "ef_search", "pq_m": "pq_m", "pq_bits": "pq_bits",
-                "rescore_multiplier": "rescore_multiplier"}
+                "rescore_multiplier": "rescore_multiplier", "hamming_multiplier": "hamming_multiplier"}
 # What each backend parameter does, for --help (IndexBuildConfig here, SearchTuning in the CLI).
 PARAM_HELP = {"nlist": "IVF lists (0 = about 4*sqrt(N))", "nprobe": "IVF lists visited per query",
               "m": "HNSW links per node", "ef_construction": "HNSW candidate list while building",
               "ef_search": "HNSW candidate list per query", "pq_m": "IVF-PQ sub-quantizers; must divide the dimension",
               "pq_bits": "IVF-PQ bits per code",
               "rescore_multiplier": "int8/binary/rabitq: candidates taken by the codes per result, then rescored "
-                                    "exactly from the float32 vectors on disk"}
+                                    "exactly from the float32 vectors on disk",
+              "hamming_multiplier": "binary/binary_ivf: Hamming search takes this many times the rescored "
+                                    "candidates, of which the float query's inner product with their sign bits keeps "
+                                    "the best (1 = Hamming alone)"}
 START_FILE = "index-start.json"  # in the work folder of ``add``: the index's count and next_id when it began
 
 
@@ -94,6 +97,7 @@ class IndexBuildConfig(TextFileJob):
     pq_m: int | None = backend_param("pq_m")
     pq_bits: int | None = backend_param("pq_bits")
     rescore_multiplier: int | None = backend_param("rescore_multiplier")
+    hamming_multiplier: int | None = backend_param("hamming_multiplier")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -60,6 +60,7 @@ class SearchTuning:
     nprobe: int | None = backend_param("nprobe")
     ef_search: int | None = backend_param("ef_search")
     rescore_multiplier: int | None = backend_param("rescore_multiplier")
+    hamming_multiplier: int | None = backend_param("hamming_multiplier")
 
     def __post_init__(self) -> None:
         check_fields(self)

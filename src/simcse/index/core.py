@@ -81,7 +81,7 @@ class Index:
         documents: an empty :class:`DocumentTable` for an index of documents (filled by
             :meth:`upsert_documents`, see :mod:`simcse.document_indexing`); None: sentences.
         **params: backend parameters, e.g. ``nlist``, ``nprobe``, ``m``, ``ef_search``, ``pq_m``,
-            ``rescore_multiplier``.
+            ``rescore_multiplier``, ``hamming_multiplier``.
     """
 
     def __init__(self, dim: int, backend: str = "exact", *, model: str = "", pooler: str | None = None,
@@ -210,7 +210,7 @@ class Index:
 
     def set_search_params(self, **params: int) -> None:
         """Tune an approximate backend at search time: ``nprobe`` (IVF), ``ef_search`` (HNSW),
-        ``rescore_multiplier`` (the quantized backends)."""
+        ``rescore_multiplier`` (the quantized backends), ``hamming_multiplier`` (binary, binary_ivf)."""
         if not hasattr(self.backend, "set_search_params"):
             raise ConfigError(f"backend {self.backend.name!r} has no search parameters, got {sorted(params)}")
         self.backend.set_search_params(**params)
@@ -282,7 +282,7 @@ class Index:
 
         ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM; the
         quantized backends then hold only their codes in RAM); ``search_params`` (``nprobe``,
-        ``ef_search``, ``rescore_multiplier``) override the saved ones. Every file is
+        ``ef_search``, ``rescore_multiplier``, ``hamming_multiplier``) override the saved ones. Every file is
         checked: a corrupt or inconsistent one raises ``FormatError`` naming it.
         """
         folder = Path(folder)

@@ -37,7 +37,7 @@ SEARCH_PARAMS = ("nprobe", "ef_search")  # may be changed after building, e.g. a
 # Valid ranges (inclusive). nlist=0 means "not chosen yet"; FAISS's PQ codebooks take at most 16 bits.
 PARAM_RANGE = {"nlist": (0, 2**31 - 1), "nprobe": (1, 2**31 - 1), "m": (2, 1024), "ef_construction": (1, 2**31 - 1),
                "ef_search": (1, 2**31 - 1), "pq_m": (1, 2**16), "pq_bits": (1, 16),
-               "rescore_multiplier": (1, 2**16)}
+               "rescore_multiplier": (1, 2**16), "hamming_multiplier": (1, 2**16)}
 TRAIN_POINTS_PER_LIST = 50  # k-means sample size per IVF list (FAISS warns below 39)
 
 
