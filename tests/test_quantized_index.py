@@ -208,14 +208,14 @@ def test_sign_scores_are_inner_products_with_the_signs():
 
 
 @pytest.mark.parametrize("kind", ["binary", "binary_ivf"])
-@pytest.mark.parametrize("block", [1 << 22, 64 * 30])  # one block, or a few queries at a time
+@pytest.mark.parametrize("block", [1 << 26, 3000 * 8 * 7])  # the 40 queries in one block, or 7 at a time
 def test_narrowing_by_signs_equals_brute_force(kind, block, data, monkeypatch):
     """With a Hamming pool that covers the index, the candidates kept are the best ``k *
     rescore_multiplier`` rows of all by the float query's inner product with their sign bits,
     best first, whatever the blocks the scoring is cut into."""
     import simcse.index.quantized as quantized
 
-    monkeypatch.setattr(quantized, "SIGN_BLOCK", block)
+    monkeypatch.setattr(quantized, "CODE_BLOCK", block)
     x, q, _ = data
     index = build(kind, data, hamming_multiplier=len(x))
     got = index.backend._by_signs(q, 40)

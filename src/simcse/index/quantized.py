@@ -38,6 +38,7 @@ map) is read too, if its ids are the store's in row order.
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,12 @@ TRAINED_KINDS = frozenset({"int8", "binary_ivf", "rabitq"})  # filled only once 
 FLOAT_INPUT = frozenset({"int8", "rabitq"})  # FAISS encodes the float32 rows itself (the others take sign bits)
 BY_ROW = frozenset({"int8", "binary", "rabitq"})  # code i is store row i (the others keep ids)
 TRAIN_ROWS = 1 << 17  # rows sampled to calibrate int8 ranges or rabitq's centroid, or to cluster the binary IVF lists
-SIGN_BLOCK = 1 << 22  # unpacked signs scored at a time (16 MB of float32), whatever the queries and pool
+CODE_BLOCK = 1 << 26  # bytes of candidates' codes narrowed at a time (a block of queries; one query at least)
+# Each byte value's +-1 signs, bits in np.packbits's order (first coordinate in the high bit): (256, 8).
+BYTE_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32) * 2 - 1
+# Before FAISS 1.15.1 (#5463) IndexBinaryIVF.search_and_reconstruct wrote result i at byte i * d (d in
+# bits), not i * code_size.
+RECONSTRUCT_STRIDE_FIXED = (1, 15, 1)
 
 
 def check_quantized_params(kind: str, params: dict[str, Any], dim: int) -> dict[str, int]:
@@ -82,11 +88,24 @@ def sign_bits(vectors: np.ndarray) -> np.ndarray:
 
 
 def sign_scores(queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Queries (Q, dim) float, their candidates' sign bits (Q, P, ceil(dim / 8)) uint8 -> (Q, P):
-    each query's inner product with each candidate's +-1 vector (bit 1 -> +1, 0 -> -1)."""
-    dim = queries.shape[1]
-    signs = np.unpackbits(codes, axis=-1, count=dim).astype(np.float32) * 2 - 1  # (Q, P, dim)
-    return np.matmul(signs, np.asarray(queries, np.float32)[:, :, None])[:, :, 0]
+    """Queries (Q, dim) float, their candidates' sign bits (Q, P, ceil(dim / 8)) uint8 -> (Q, P)
+    float32: each query's inner product with each candidate's +-1 vector (bit 1 -> +1, 0 -> -1;
+    padding bits count 0). By a table of each code byte's share per query, (Q, bytes, 256),
+    summed over the bytes: no unpacked bits."""
+    n_q, size = len(queries), codes.shape[-1]
+    padded = np.zeros((n_q, size * 8), np.float32)
+    padded[:, : queries.shape[1]] = queries
+    table = padded.reshape(n_q, size, 8) @ BYTE_SIGNS.T  # (Q, size, 256)
+    scores = np.zeros(codes.shape[:2], np.float32)
+    rows = np.arange(n_q)[:, None]
+    for j in range(size):
+        scores += table[rows, j, codes[:, :, j]]
+    return scores
+
+
+def faiss_version(faiss) -> tuple[int, ...]:
+    """FAISS's version as integers, e.g. (1, 15, 1)."""
+    return tuple(int(part) for part in re.findall(r"\d+", faiss.__version__)[:3])
 
 
 class QuantizedBackend:
@@ -201,14 +220,14 @@ class QuantizedBackend:
         """(Q, wanted) candidates (rows, or ids for binary_ivf; -1 padding): the best
         ``wanted * hamming_multiplier`` by Hamming distance, narrowed to the best ``wanted`` by
         :func:`sign_scores` of their codes; a block of queries at a time, so that the unpacked
-        signs stay within :data:`SIGN_BLOCK` floats."""
+        candidates' codes stay within :data:`CODE_BLOCK` bytes."""
         pool = min(wanted * self._params["hamming_multiplier"], self.index.ntotal)
         if self.name == "binary_ivf":
             self.index.nprobe = self._params["nprobe"]
         query_bits = sign_bits(queries)
         if pool == wanted or not len(queries):  # nothing to narrow: rescoring ranks them all
             return self.index.search(query_bits, wanted)[1]
-        step = max(1, SIGN_BLOCK // (pool * queries.shape[1]))
+        step = max(1, CODE_BLOCK // (pool * self.index.code_size))
         return np.concatenate([self._narrowed(queries[i : i + step], query_bits[i : i + step], pool, wanted)
                                for i in range(0, len(queries), step)])
 
@@ -219,11 +238,14 @@ class QuantizedBackend:
             found[:] = self.index.search(query_bits, pool)[1]
             codes = self._stored_codes(np.maximum(found, 0).ravel()).reshape(n_q, pool, -1)
         else:  # binary_ivf: the codes come with the results (no map from id to code is kept)
-            codes = np.empty((n_q, pool, self.index.code_size), np.uint8)
+            size = self.index.code_size
+            stride = size if faiss_version(self.faiss) >= RECONSTRUCT_STRIDE_FIXED else self.index.d
+            out = np.empty((n_q, pool, stride), np.uint8)
             distances = np.empty((n_q, pool), np.int32)
             ptr = self.faiss.swig_ptr
             self.index.search_and_reconstruct(n_q, ptr(np.ascontiguousarray(query_bits)), pool, ptr(distances),
-                                              ptr(found), ptr(codes))
+                                              ptr(found), ptr(out))
+            codes = out[:, :, :size]
         scores = sign_scores(queries, codes)
         scores[found < 0] = -np.inf
         best = np.argsort(-scores, axis=1, kind="stable")[:, :wanted]
