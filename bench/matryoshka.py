@@ -14,12 +14,19 @@ batch 64, lr 5e-5, temperature 0.05, no warmup, linear decay, 200 steps, the las
   on the scale of ``plain``'s);
 * ``matryoshka-384-128``: ``--matryoshka-dims 384,128`` (weights 1): only the full width and
   the 128-dim target, so the full width keeps half of the loss instead of a quarter.
+* ``matryoshka-128``: ``--matryoshka-dims 128``: the loss on the first 128 features alone (the
+  full width untrained but through them): what training for 128 dims and nothing else gives
+  there.
 
 ``+pca`` rows are no training: ``simcse whiten --method pca`` (a rotation onto the principal
 axes, no centring, no scaling), fitted on the 25,594 distinct sentences of the same 12,800
 training pairs, applied to a row's model (:data:`PCA_OF`, same seed): its first D features
 are then the D directions of most variance of the user's sentences instead of the model's
 first D (the table's "train s" is the fit's time).
+
+``--data nli`` trains the same rows the paper's supervised way instead: the 6,339 SNLI
+triplets of the data dir (``training/nli_small``, dev and test: premise, entailment,
+contradiction as hard negative), 200 steps of batch 64 (two epochs), the rest as above.
 
 ``--data wiki`` trains the same rows the paper's unsupervised way instead: each of the 11,914
 wiki1m lines of the data dir (``training/wiki1m_prefix``) encoded twice under dropout, one
@@ -34,11 +41,13 @@ also checks it here on 300 STS sentences: "min cos").
 
 Usage ($SIMCSE_DATA_DIR; results appended to runs/matryoshka/results.jsonl):
   python bench/matryoshka.py base
-  python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean; seeds 1 2 3
+  python bench/matryoshka.py run plain --seed 1       # and matryoshka, matryoshka-mean, matryoshka-384-128,
+                                                      # matryoshka-128; seeds 1 2 3
   python bench/matryoshka.py pca base; python bench/matryoshka.py pca plain --seed 1  # and matryoshka-384-128
   python bench/matryoshka.py table
   # unsupervised: copy the base line of runs/matryoshka/results.jsonl into the new folder, then
   python bench/matryoshka.py run plain --seed 1 --data wiki --work runs/matryoshka-wiki
+  python bench/matryoshka.py run plain --seed 1 --data nli --work runs/matryoshka-nli  # and matryoshka-384-128
 """
 
 from __future__ import annotations
@@ -61,10 +70,11 @@ DEV = "retrieval/flickr30k_captions_val"
 TRAIN_ROWS, BATCH, MAX_LEN, LR, STEPS = 12_800, 64, 32, 5e-5, 200
 WIKI = "training/wiki1m_prefix/wiki1m_for_simcse.first11914lines.txt"
 WIKI_LR = 3e-5  # the paper's unsupervised BERT-base rate
+NLI = ("training/nli_small/snli_dev_triplets.csv", "training/nli_small/snli_test_triplets.csv")
 DIMS = (384, 256, 128, 64)
 # row -> (--matryoshka-dims, --matryoshka-weights); () weights = 1 each
 ROWS = {"plain": ((), ()), "matryoshka": (DIMS, ()), "matryoshka-mean": (DIMS, (0.25,) * len(DIMS)),
-        "matryoshka-384-128": ((384, 128), ())}
+        "matryoshka-384-128": ((384, 128), ()), "matryoshka-128": ((128,), ())}
 CHECK_SENTENCES = 300
 PCA_OF = ("base", "plain", "matryoshka-384-128")  # rows whose models a pca row rotates
 
@@ -78,6 +88,30 @@ def pairs_file(root: Path) -> Path:
         with open(path, "w", newline="", encoding="utf-8") as fh:
             csv.writer(fh, lineterminator="\n").writerows([("sent0", "sent1"), *random.Random(0).sample(rows, TRAIN_ROWS)])
     return path
+
+
+def triplets_file(root: Path) -> Path:
+    """The :data:`NLI` triplets (sent0, sent1, hard_neg) in one file, in their order."""
+    path = WORK / "data" / "nli_triplets.csv"
+    if not path.is_file():
+        rows = []
+        for name in NLI:
+            with open(root / name, newline="", encoding="utf-8") as fh:
+                rows += list(csv.reader(fh))[1:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows([("sent0", "sent1", "hard_neg"), *rows])
+    return path
+
+
+def train_data(data: str, root: Path) -> dict:
+    """The training file and its settings for ``--data``."""
+    if data == "pairs":
+        return dict(train_file=str(pairs_file(root)), sent1_column="sent1", learning_rate=LR)
+    if data == "nli":
+        return dict(train_file=str(triplets_file(root)), sent1_column="sent1", hard_neg_column="hard_neg",
+                    learning_rate=LR)
+    return dict(train_file=str(root / WIKI), sent1_column=None, learning_rate=WIKI_LR)
 
 
 def sentences_file(root: Path) -> Path:
@@ -126,11 +160,13 @@ def run(row: str, seed: int, root: Path, tasks: tuple[str, ...], steps: int, dat
 
     out = WORK / f"{row}-s{seed}"
     shutil.rmtree(out, ignore_errors=True)
+    files = train_data(data, root)
+    with open(files["train_file"], encoding="utf-8") as fh:
+        rows = sum(1 for _ in fh) - (data != "wiki")  # a .csv has a header
     cfg = build_config(
         model=MODEL, pooler=None, mlp_only_train=None, output_dir=str(out), max_length=MAX_LEN, batch_size=BATCH,
-        max_steps=steps, epochs=max(1, -(-steps // (TRAIN_ROWS // BATCH))), seed=seed,  # more steps: more epochs
-        **(dict(train_file=str(pairs_file(root)), sent1_column="sent1", learning_rate=LR) if data == "pairs" else
-           dict(train_file=str(root / WIKI), sent1_column=None, learning_rate=WIKI_LR)),
+        max_steps=steps, epochs=max(1, -(-steps // (rows // BATCH))), seed=seed,  # more steps: more epochs
+        **files,
         eval_steps=0, save_steps=0, progress=False, tensorboard=False,
         matryoshka_dims=ROWS[row][0], matryoshka_weights=ROWS[row][1])
     start = time.perf_counter()
@@ -215,8 +251,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default: {STEPS} on pairs, "
                    "one epoch on wiki)")
-    p.add_argument("--data", choices=("pairs", "wiki"), default="pairs",
-                   help="pairs: the Flickr30k caption pairs (supervised); wiki: unsupervised SimCSE (dropout "
+    p.add_argument("--data", choices=("pairs", "nli", "wiki"), default="pairs",
+                   help="pairs: the Flickr30k caption pairs (supervised); nli: the SNLI triplets (supervised, "
+                        f"contradictions as hard negatives, lr {LR}); wiki: unsupervised SimCSE (dropout "
                         f"views) on the {WIKI} lines, lr {WIKI_LR}")
     p.add_argument("--tasks", nargs="+", default=None, help="STS tasks (default: the 7); a smoke test may take fewer")
     p.add_argument("--work", type=Path, default=WORK, help="where the runs and results.jsonl go")
@@ -237,7 +274,7 @@ def main() -> None:
     elif args.what == "pca":
         pca(args.row, 0 if args.row == "base" else args.seed, root, tasks)
     else:
-        steps = args.steps if args.steps is not None else (STEPS if args.data == "pairs" else 0)  # 0: epochs decide
+        steps = args.steps if args.steps is not None else (0 if args.data == "wiki" else STEPS)  # 0: epochs decide
         run(args.row, args.seed, root, tasks, steps, args.data)
 
 
