@@ -282,8 +282,8 @@ class Index:
 
         ``mmap`` maps ``vectors.npy`` instead of reading it (corpora larger than RAM; the
         quantized backends then hold only their codes in RAM); ``search_params`` (``nprobe``,
-        ``ef_search``, ``rescore_multiplier``, ``hamming_multiplier``) override the saved ones. Every file is
-        checked: a corrupt or inconsistent one raises ``FormatError`` naming it.
+        ``ef_search``, ``rescore_multiplier``, ``hamming_multiplier``) override the saved ones.
+        Every file is checked: a corrupt or inconsistent one raises ``FormatError`` naming it.
         """
         folder = Path(folder)
         recover_dir(folder)  # a save cut short between its two renames (systems without an atomic swap)

@@ -219,8 +219,8 @@ class QuantizedBackend:
     def _by_signs(self, queries: np.ndarray, wanted: int) -> np.ndarray:
         """(Q, wanted) candidates (rows, or ids for binary_ivf; -1 padding): the best
         ``wanted * hamming_multiplier`` by Hamming distance, narrowed to the best ``wanted`` by
-        :func:`sign_scores` of their codes; a block of queries at a time, so that the unpacked
-        candidates' codes stay within :data:`CODE_BLOCK` bytes."""
+        :func:`sign_scores` of their codes; a block of queries at a time, so that the
+        candidates' codes gathered stay within :data:`CODE_BLOCK` bytes (one query at least)."""
         pool = min(wanted * self._params["hamming_multiplier"], self.index.ntotal)
         if self.name == "binary_ivf":
             self.index.nprobe = self._params["nprobe"]
@@ -366,5 +366,5 @@ class QuantizedBackend:
         return self.index.sa_encode(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
-__all__ = ["BY_ROW", "DEFAULT_HAMMING_MULTIPLIER", "DEFAULT_RESCORE_MULTIPLIER", "FILE_NAME", "QUANTIZED_PARAMS", "SEARCH_PARAMS", "QuantizedBackend",
-           "check_quantized_params", "sign_bits", "sign_scores"]
+__all__ = ["BY_ROW", "DEFAULT_HAMMING_MULTIPLIER", "DEFAULT_RESCORE_MULTIPLIER", "FILE_NAME", "QUANTIZED_PARAMS",
+           "SEARCH_PARAMS", "QuantizedBackend", "check_quantized_params", "sign_bits", "sign_scores"]
