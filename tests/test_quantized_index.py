@@ -308,6 +308,12 @@ def test_cli_build_and_search(kind, tiny_bert, tmp_path, capsys):
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == len(CORPUS) and {int(i): float(s) for s, i, _ in rows}[7] == pytest.approx(1.0, abs=1e-4)
     assert [float(r[0]) for r in rows] == sorted((float(r[0]) for r in rows), reverse=True)
+    if kind == "binary":  # the search-time flag reaches the index: a pool of 2 x 3 rows, narrowed to 3
+        assert main(["search", "--index", str(out), "--device", "cpu", "--top-k", "3", "--rescore-multiplier", "1",
+                     "--hamming-multiplier", "2", CORPUS[7]]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 3
+        assert main(["search", "--index", str(out), "--device", "cpu", "--hamming-multiplier", "0", "cat"]) == 2
+        assert "hamming_multiplier must be >= 1, got 0" in capsys.readouterr().err
     assert main(["index", "build", *model, "--input", str(corpus), "--out", str(tmp_path / "x"),
                  "--rescore-multiplier", "2"]) == 2  # exact takes no parameters: refused before encoding
     assert "backend 'exact' takes no parameters; got --rescore-multiplier" in capsys.readouterr().err
