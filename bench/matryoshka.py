@@ -249,7 +249,7 @@ def main() -> None:
     p.add_argument("what", choices=("base", "run", "pca", "table"))
     p.add_argument("row", nargs="?", choices=(*ROWS, *PCA_OF), help="run: the row to train; pca: the row to rotate")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default: {STEPS} on pairs, "
+    p.add_argument("--steps", type=int, default=None, help=f"optimizer steps (default: {STEPS} on pairs and nli, "
                    "one epoch on wiki)")
     p.add_argument("--data", choices=("pairs", "nli", "wiki"), default="pairs",
                    help="pairs: the Flickr30k caption pairs (supervised); nli: the SNLI triplets (supervised, "

@@ -233,11 +233,11 @@ class QuantizedBackend:
 
     def _narrowed(self, queries: np.ndarray, query_bits: np.ndarray, pool: int, wanted: int) -> np.ndarray:
         n_q = len(queries)
-        found = np.empty((n_q, pool), np.int64)
         if self.by_row:
-            found[:] = self.index.search(query_bits, pool)[1]
+            found = self.index.search(query_bits, pool)[1]
             codes = self._stored_codes(np.maximum(found, 0).ravel()).reshape(n_q, pool, -1)
         else:  # binary_ivf: the codes come with the results (no map from id to code is kept)
+            found = np.empty((n_q, pool), np.int64)
             size = self.index.code_size
             stride = size if faiss_version(self.faiss) >= RECONSTRUCT_STRIDE_FIXED else self.index.d
             out = np.empty((n_q, pool, stride), np.uint8)
