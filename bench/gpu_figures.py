@@ -11,7 +11,10 @@ the parts run in the order below while the time budget lasts, then the tables ar
 3. supervised NLI triplets, batch 512: the peer's trainer vs ours;
 4. GradCache, unsupervised batch 512: ours chunks of 128 vs ours plain, and the peer's
    CachedMultipleNegativesRankingLoss (mini-batches of 128) vs its plain loss; peak memory;
-5. profiles (top kernels of ten steps) of ours compiled at 64, supervised at 512 and cached at 512.
+5. profiles (top operators by device and by host time) of ours compiled at 64 and supervised at
+   512 (ten steps each) and cached at 512 (three steps);
+6. ours cached at 512 with the backbone compiled (``compile=default``: fewer launches per chunk);
+7. encode at batch 1,024.
 
     python bench/gpu_figures.py --data-dir DATA --out OUT [--tokenizer FOLDER] [--work DIR] [--budget 500]
     SIMCSE_DATA_DIR=DATA bash bench/gpu_carry.sh; then on the lent machine: BUDGET=420 bash .gpu/run.sh
@@ -47,6 +50,11 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
     def train(label: str, steps: tuple[str, str], *extra: str) -> tuple[str, str, list[str]]:
         return label, "train_speed.py", ["--steps", steps[0], "--warm", steps[1], "--trials", "1", "--label", label, *extra]
 
+    def profile(label: str, warm: str, n: int, *extra: str) -> tuple[str, str, list[str]]:
+        # two steps past the window keep the final save out of it
+        return train(label, (str(int(warm) + n + 2), warm), "--which", "ours", *extra, "--profile", f"{{out}}/{label}.txt",
+                     "--profile-steps", str(n))
+
     return [
         train("unsup-64", steps64, "--batch-size", "64"),
         train("unsup-64-compiled", compiled, "--batch-size", "64", "--which", "ours", "--ours", *COMPILED),
@@ -56,12 +64,13 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
         train(f"unsup-{big}", steps_big, "--batch-size", str(big)),
         train(f"unsup-{big}-cached", steps_big, "--batch-size", str(big), "--ours", f"grad_cache_chunk={big // 4}",
               "--peer-cache-chunk", str(big // 4)),
-        train("profile-unsup-64-compiled", (str(int(compiled[1]) + 10), compiled[1]), "--batch-size", "64", "--which", "ours",
-              "--ours", *COMPILED, "--profile", "{out}/profile-unsup-64-compiled.txt"),
-        train(f"profile-sup-{big}", (str(int(steps_big[1]) + 10), steps_big[1]), "--objective", "sup", "--batch-size", str(big),
-              "--which", "ours", "--profile", f"{{out}}/profile-sup-{big}.txt"),
-        train(f"profile-unsup-{big}-cached", (str(int(steps_big[1]) + 10), steps_big[1]), "--batch-size", str(big), "--which", "ours",
-              "--ours", f"grad_cache_chunk={big // 4}", "--profile", f"{{out}}/profile-unsup-{big}-cached.txt"),
+        profile("profile-unsup-64-compiled", "30" if not smoke else "6", 10, "--batch-size", "64", "--ours", *COMPILED),
+        profile(f"profile-sup-{big}", steps_big[1], 10, "--objective", "sup", "--batch-size", str(big)),
+        profile(f"profile-unsup-{big}-cached", steps_big[1], 3, "--batch-size", str(big), "--ours", f"grad_cache_chunk={big // 4}"),
+        train(f"unsup-{big}-cached-compiled", steps_big, "--batch-size", str(big), "--which", "ours",
+              "--ours", f"grad_cache_chunk={big // 4}", "compile=default", "pad_to_max_length=true"),
+        ("encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", "1024", "--rounds", "1", "--repeats", "1",
+                                       "--repeat-to", "2000" if smoke else "100000"]),
     ]
 
 
@@ -140,7 +149,9 @@ def print_tables(results: Path) -> None:
                                (f"GradCache {big}/{big // 4}: ours, cached step time / plain step time", (f"unsup-{big}", "ours"),
                                 (f"unsup-{big}-cached", "ours")),
                                (f"GradCache {big}/{big // 4}: peer, cached step time / plain step time", (f"unsup-{big}", "peer"),
-                                (f"unsup-{big}-cached", "peer"))):
+                                (f"unsup-{big}-cached", "peer")),
+                               (f"GradCache {big}/{big // 4}, backbone compiled: ours, cached step time / plain eager step time",
+                                (f"unsup-{big}", "ours"), (f"unsup-{big}-cached-compiled", "ours"))):
             try:
                 print(f"| {name} | {rate(*num) / rate(*den):.2f}x |")
             except statistics.StatisticsError:

@@ -16,7 +16,7 @@ gets ``bf16=True``. The peer needs the ``datasets`` package.
 ``--objective sup`` trains on the NLI triplets (repeated to fill the steps) with their hard
 negatives; ``--peer-cache-chunk N`` gives the peer ``CachedMultipleNegativesRankingLoss``
 (mini-batches of N), the counterpart of ours ``--ours grad_cache_chunk=N``. ``--which`` runs one
-side only; ``--profile FILE`` (ours) writes the top kernels of ten steps after ``--warm``.
+side only; ``--profile FILE`` (ours) writes the top operators of ``--profile-steps`` steps after ``--warm``.
 bench/gpu_figures.py runs the GPU set in one go.
 
 Usage: python bench/train_speed.py [--trials 2] [--steps 8] [--warm 2] [--json OUT]
@@ -103,22 +103,40 @@ def worker_ours(root: Path, steps: int, work: Path, args) -> dict[int, float]:
 
 
 def _profiler(args):
-    """An ``on_step`` hook that profiles ten steps after ``--warm`` and writes their top kernels."""
+    """An ``on_step`` hook that profiles ``--profile-steps`` steps after ``--warm`` and writes a
+    summary (wall and device milliseconds per step under the profiler) and the top operators
+    by device time and by host time."""
+    import time
+
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    def report(prof) -> None:
-        sort = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
-        Path(args.profile).write_text(prof.key_averages().table(sort_by=sort, row_limit=25), encoding="utf-8")
+    cuda, n, wall = torch.cuda.is_available(), args.profile_steps, {}
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    prof = profile(activities=activities, schedule=schedule(wait=args.warm - 1, warmup=1, active=10, repeat=1),
+    def report(prof) -> None:
+        table = prof.key_averages()
+        from torch.autograd import DeviceType
+
+        # the footer's rule: kernels and copies (events on the device), user annotations left out
+        device_us = sum(e.self_device_time_total for e in table if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
+        head = (f"steps {args.warm + 1}-{args.warm + n} of batch {args.batch_size} under the profiler: wall "
+                f"{(wall['end'] - wall['start']) * 1e3 / n:.1f} ms/step, device busy {device_us / 1e3 / n:.1f} ms/step "
+                "(the kernels' and copies' self device time, summed)\n")
+        sorts = (["self_cuda_time_total"] if cuda else []) + ["self_cpu_time_total"]
+        Path(args.profile).write_text(head + "".join(f"\nsorted by {key}:\n{table.table(sort_by=key, row_limit=25)}\n"
+                                                      for key in sorts), encoding="utf-8")
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    prof = profile(activities=activities, schedule=schedule(wait=args.warm - 1, warmup=1, active=n, repeat=1),
                    on_trace_ready=report)
     prof.start()
 
     def on_step(step: int, encoder) -> None:
+        if step in (args.warm, args.warm + n):
+            torch.cuda.synchronize() if cuda else None
+            wall["start" if step == args.warm else "end"] = time.perf_counter()
         prof.step()
-        if step == args.warm + 10:
+        if step == args.warm + n:
             prof.stop()
     return on_step
 
@@ -187,13 +205,14 @@ def main() -> None:
     p.add_argument("--which", nargs="+", default=["ours", "peer"], choices=["ours", "peer"])
     p.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE", help="extra TrainConfig fields for ours")
     p.add_argument("--peer-cache-chunk", type=int, default=0, help="peer: CachedMultipleNegativesRankingLoss mini-batch (0 = plain)")
-    p.add_argument("--profile", default=None, help="ours: write the top kernels of ten steps after --warm here")
+    p.add_argument("--profile", default=None, help="ours: write the top operators of --profile-steps steps after --warm here")
+    p.add_argument("--profile-steps", type=int, default=10)
     p.add_argument("--worker", choices=["ours", "peer"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if not 1 <= args.warm < args.steps:
         p.error("--warm must be at least 1 and less than --steps")
-    if args.profile and args.steps < args.warm + 10:
-        p.error("--profile needs --steps of at least --warm + 10")
+    if args.profile and not 1 <= args.profile_steps <= args.steps - args.warm:
+        p.error("--profile-steps must be at least 1 and at most --steps minus --warm")
     root = Path(args.data_dir)
     if args.worker:
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +228,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--worker", who, "--steps", str(args.steps), "--warm", str(args.warm),
                    "--data-dir", str(root), "--model", args.model, "--precision", args.precision, "--objective", args.objective,
                    "--batch-size", str(args.batch_size), "--peer-cache-chunk", str(args.peer_cache_chunk),
-                   *(["--device", args.device] if args.device else []), *(["--profile", args.profile] if args.profile else []),
+                   *(["--device", args.device] if args.device else []), *(["--profile", args.profile, "--profile-steps", str(args.profile_steps)] if args.profile else []),
                    "--ours", *args.ours]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode:

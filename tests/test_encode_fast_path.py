@@ -1,10 +1,12 @@
 """The encode pipeline's fast paths equal the simple ones: the Rust tokenizer called directly
-gives the Hugging Face tokenizer's ids, and the vectorised ``pad_batch`` the row-by-row padding."""
+gives the Hugging Face tokenizer's ids, the vectorised ``pad_batch`` the row-by-row padding, and
+embeddings copied back from the device in blocks the ones copied batch by batch."""
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +173,27 @@ def test_a_class_with_its_own_encoding_takes_its_own_call(fresh_tokenizer):
     fresh_tokenizer.__class__ = Marked
     got = _encoder(fresh_tokenizer).tokenize(TEXTS[:3])
     assert got == _simple(fresh_tokenizer, TEXTS[:3], 32) and all(ids[0] == 7 for ids in got["input_ids"])
+
+
+@pytest.mark.parametrize("truncate_dim", [None, 16])
+def test_copying_back_in_blocks_equals_copying_each_batch(tiny_bert, monkeypatch, truncate_dim):
+    import simcse.api
+    from simcse import SimCSE
+
+    model = SimCSE(tiny_bert, device="cpu", pooler="avg", max_length=32, truncate_dim=truncate_dim)
+    texts = [t for t in TEXTS if t] * 7  # 56 sentences of many lengths: batches of 5 leave a short last one
+    copies = []
+    real = simcse.api.to_host
+    monkeypatch.setattr(simcse.api, "to_host", lambda outputs: copies.append(len(outputs)) or real(outputs))
+    by_block = model.encode(texts, batch_size=5)  # the default block: one copy for all 12 batches
+    assert copies == [12]
+    monkeypatch.setattr(simcse.api, "COPY_BLOCK_BYTES", 1)  # every batch copied back at once: the simple path
+    by_batch = model.encode(texts, batch_size=5)
+    assert copies[1:] == [1] * 12
+    monkeypatch.setattr(simcse.api, "COPY_BLOCK_BYTES", 4 * model.dim * 13)  # blocks of 3 batches, ending mid-block
+    by_blocks = model.encode(texts, batch_size=5)
+    assert copies[13:] == [3, 3, 3, 3]
+    one_by_one = [model.encode(t) for t in texts]
+    assert by_block.shape == (len(texts), model.dim)
+    assert np.array_equal(by_block, by_batch) and np.array_equal(by_block, by_blocks)
+    np.testing.assert_allclose(by_block, np.stack(one_by_one), atol=1e-5)

@@ -31,13 +31,16 @@ from simcse.index import normalize as normalize_rows
 from simcse.model_io import load_encoder, tensors_fingerprint
 from simcse.model_io import weights_fingerprint as folder_fingerprint
 from simcse.model_registry import resolve_model
-from simcse.runtime import make_forward, parse_device
+from simcse.runtime import make_forward, parse_device, to_host
 from simcse.text_checks import check_text
 
 log = logging.getLogger(__name__)
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
 PROGRESS_MIN_SENTENCES = 5000
+# Encode copies embeddings back to the host once this many bytes of them (float32) wait on the
+# device: one wait per block instead of one per batch, and bounded device memory.
+COPY_BLOCK_BYTES = 64 << 20
 
 
 def _check_texts(sentences: Sequence[str], what: str = "sentences") -> list[str]:
@@ -224,9 +227,16 @@ class SimCSE:
             was_training = self.encoder.training
             self.encoder.train(dropout)
             pad_id = self.encoder.tokenizer.pad_token_id or 0
+            block_rows = max(1, COPY_BLOCK_BYTES // (4 * self.dim))
+            pending: list[torch.Tensor] = []  # outputs of consecutive batches of `order`, not yet copied back
+            done = waiting = 0
             try:
                 for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
-                    out[rows] = self._forward(pad_batch(feats, rows, pad_id))[:, : self.dim]
+                    pending.append(self._forward(pad_batch(feats, rows, pad_id))[:, : self.dim])
+                    waiting += len(rows)
+                    if waiting >= block_rows or done + waiting == len(order):
+                        out[order[done : done + waiting]] = to_host(pending)
+                        pending, done, waiting = [], done + waiting, 0
             finally:  # an interrupted or failed call leaves the mode as it found it
                 self.encoder.train(was_training)
         if normalize or (self.truncate_dim and self.encoder.config.normalize):

@@ -1,4 +1,4 @@
-"""Runtimes for inference: padded token batches (B, T) -> embeddings (B, H) as NumPy.
+"""Runtimes for inference: padded token batches (B, T) -> embeddings (B, H) as a tensor.
 
 A runtime is *how* a loaded model computes (``SimCSE(..., runtime=...)``, ``--runtime``), not
 to be confused with an index backend (how vectors are searched, :mod:`simcse.index`).
@@ -6,6 +6,10 @@ to be confused with an index backend (how vectors are searched, :mod:`simcse.ind
 encoder exported by :mod:`simcse.onnx_export` (CPU), optionally int8-quantized. The exported
 file is looked up in the model folder (``onnx/``), then in the cache, else exported once into
 the cache; a key over the weights and the encoder config keeps stale exports out.
+
+The ``torch`` runtime leaves its output on the device and launches without waiting for the
+GPU (the input copied from pinned memory), so a caller that copies outputs back in blocks
+(:func:`to_host`) lets the GPU work while the host pads and launches the next batch.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 from simcse.encoder import Encoder
 from simcse.errors import ConfigError
 
-Forward = Callable[[dict[str, torch.Tensor]], np.ndarray]
+Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 def parse_device(name: str | torch.device | None) -> torch.device:
@@ -44,9 +48,11 @@ def torch_forward(encoder: Encoder, device: torch.device, source: Path | None, q
     if quantize:
         raise ConfigError("quantize needs runtime 'onnx'")
 
+    pin = device.type == "cuda"
+
     @torch.inference_mode()
-    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
-        return encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
+    def forward(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return encoder(**{k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()})
 
     return forward
 
@@ -62,8 +68,8 @@ def onnx_forward(encoder: Encoder, device: torch.device, source: Path | None, qu
     session = ort_session(path)
     wanted = {i.name for i in session.get_inputs()}
 
-    def forward(batch: dict[str, torch.Tensor]) -> np.ndarray:
-        return session.run(None, {k: v.numpy() for k, v in batch.items() if k in wanted})[0]
+    def forward(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {k: v.numpy() for k, v in batch.items() if k in wanted})[0])
 
     return forward
 
@@ -73,6 +79,12 @@ RUNTIMES: dict[str, Callable[[Encoder, torch.device, Path | None, bool], Forward
     "torch": torch_forward,
     "onnx": onnx_forward,
 }
+
+
+def to_host(outputs: list[torch.Tensor]) -> np.ndarray:
+    """Forward outputs (on any device, any float dtype) stacked as one float32 NumPy array:
+    one copy back, and the one wait for the device."""
+    return torch.cat(outputs).float().cpu().numpy()
 
 
 def make_forward(name: str, encoder: Encoder, device: torch.device, source: Path | None, quantize: bool = False) -> Forward:
@@ -103,4 +115,5 @@ def onnx_file(encoder: Encoder, source: Path | None, quantize: bool) -> Path:
     return cache / f"{key}-{onnx_filename(quantize)}"
 
 
-__all__ = ["RUNTIMES", "Forward", "make_forward", "onnx_file", "onnx_filename", "onnx_forward", "parse_device", "torch_forward"]
+__all__ = ["RUNTIMES", "Forward", "make_forward", "onnx_file", "onnx_filename", "onnx_forward", "parse_device", "to_host",
+           "torch_forward"]
