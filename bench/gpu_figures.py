@@ -16,8 +16,8 @@ the parts run in the order below while the time budget lasts, then the tables ar
 6. ours cached at 512 with the backbone compiled (``compile=default``: fewer launches per chunk);
 7. encode at batch 1,024.
 
-    python bench/gpu_figures.py --data-dir DATA --out OUT [--tokenizer FOLDER] [--work DIR] [--budget 500]
-    SIMCSE_DATA_DIR=DATA bash bench/gpu_carry.sh; then on the lent machine: BUDGET=420 bash .gpu/run.sh
+    python bench/gpu_figures.py --data-dir DATA --out OUT [--tokenizer FOLDER] [--work DIR] [--budget 600]
+    SIMCSE_DATA_DIR=DATA bash bench/gpu_carry.sh; then on the lent machine: BUDGET=520 bash .gpu/run.sh
     python bench/gpu_figures.py --smoke --device cpu --out /tmp/g     (the whole path on CPU, tiny)
     python bench/gpu_figures.py --table OUT/results.jsonl            (the tables again)
 
@@ -178,7 +178,7 @@ def main() -> None:
     p.add_argument("--tokenizer", default=None, help="tokenizer folder for the random model (default: the embedded MiniLM's)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--budget", type=float, default=500, help="seconds: parts that would start later are skipped")
+    p.add_argument("--budget", type=float, default=600, help="seconds: parts that would start later are skipped")
     p.add_argument("--smoke", action="store_true", help="a tiny model and few steps: check the whole path (e.g. on CPU)")
     p.add_argument("--table", default=None, help="only print the tables of this results.jsonl")
     a = p.parse_args()
