@@ -190,7 +190,8 @@ def test_copying_back_in_blocks_equals_copying_each_batch(tiny_bert, monkeypatch
     monkeypatch.setattr(simcse.api, "COPY_BLOCK_BYTES", 1)  # every batch copied back at once: the simple path
     by_batch = model.encode(texts, batch_size=5)
     assert copies[1:] == [1] * 12
-    monkeypatch.setattr(simcse.api, "COPY_BLOCK_BYTES", 4 * model.dim * 13)  # blocks of 3 batches, ending mid-block
+    # the forward's whole float32 output counts (truncation slices it after): blocks of 3 batches, ending mid-block
+    monkeypatch.setattr(simcse.api, "COPY_BLOCK_BYTES", 4 * model.encoder.dim * 13)
     by_blocks = model.encode(texts, batch_size=5)
     assert copies[13:] == [3, 3, 3, 3]
     one_by_one = [model.encode(t) for t in texts]

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Show a progress bar when encoding at least this many sentences (unless told otherwise).
 PROGRESS_MIN_SENTENCES = 5000
-# Encode copies embeddings back to the host once this many bytes of them (float32) wait on the
+# Encode copies embeddings back to the host once this many bytes of forward outputs wait on the
 # device: one wait per block instead of one per batch, and bounded device memory.
 COPY_BLOCK_BYTES = 64 << 20
 
@@ -227,16 +227,16 @@ class SimCSE:
             was_training = self.encoder.training
             self.encoder.train(dropout)
             pad_id = self.encoder.tokenizer.pad_token_id or 0
-            block_rows = max(1, COPY_BLOCK_BYTES // (4 * self.dim))
             pending: list[torch.Tensor] = []  # outputs of consecutive batches of `order`, not yet copied back
-            done = waiting = 0
+            done = waiting = waiting_bytes = 0
             try:
                 for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
-                    pending.append(self._forward(pad_batch(feats, rows, pad_id))[:, : self.dim])
-                    waiting += len(rows)
-                    if waiting >= block_rows or done + waiting == len(order):
+                    y = self._forward(pad_batch(feats, rows, pad_id))
+                    pending.append(y[:, : self.dim])
+                    waiting, waiting_bytes = waiting + len(rows), waiting_bytes + y.numel() * y.element_size()
+                    if waiting_bytes >= COPY_BLOCK_BYTES or done + waiting == len(order):
                         out[order[done : done + waiting]] = to_host(pending)
-                        pending, done, waiting = [], done + waiting, 0
+                        pending, done, waiting, waiting_bytes = [], done + waiting, 0, 0
             finally:  # an interrupted or failed call leaves the mode as it found it
                 self.encoder.train(was_training)
         if normalize or (self.truncate_dim and self.encoder.config.normalize):
