@@ -228,15 +228,16 @@ class SimCSE:
             self.encoder.train(dropout)
             pad_id = self.encoder.tokenizer.pad_token_id or 0
             pending: list[torch.Tensor] = []  # outputs of consecutive batches of `order`, not yet copied back
-            done = waiting = waiting_bytes = 0
+            done = waiting_bytes = 0
             try:
-                for rows in tqdm(batches, desc="encode", unit="batch", disable=not show):
+                for n, rows in enumerate(tqdm(batches, desc="encode", unit="batch", disable=not show), 1):
                     y = self._forward(pad_batch(feats, rows, pad_id))
                     pending.append(y[:, : self.dim])
-                    waiting, waiting_bytes = waiting + len(rows), waiting_bytes + y.numel() * y.element_size()
-                    if waiting_bytes >= COPY_BLOCK_BYTES or done + waiting == len(order):
-                        out[order[done : done + waiting]] = to_host(pending)
-                        pending, done, waiting, waiting_bytes = [], done + waiting, 0, 0
+                    waiting_bytes += y.numel() * y.element_size()
+                    if waiting_bytes >= COPY_BLOCK_BYTES or n == len(batches):
+                        block = to_host(pending)
+                        out[order[done : done + len(block)]] = block
+                        pending, done, waiting_bytes = [], done + len(block), 0
             finally:  # an interrupted or failed call leaves the mode as it found it
                 self.encoder.train(was_training)
         if normalize or (self.truncate_dim and self.encoder.config.normalize):

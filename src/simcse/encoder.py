@@ -223,6 +223,14 @@ def right_pad(flat: np.ndarray, lengths: np.ndarray, fill: int, width: int = 0) 
     return block, real
 
 
+def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """Move a CPU batch to ``device``; on CUDA through page-locked memory, so the copy does
+    not wait for the GPU."""
+    if device.type == "cuda":
+        batch = {k: v.pin_memory() for k, v in batch.items()}
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int) -> dict[str, Tensor]:
     """Gather ``rows`` from unpadded token lists and right-pad them into (B, T_max) tensors
     (:func:`right_pad`, one vectorised fill per feature)."""
@@ -238,4 +246,4 @@ def pad_batch(features: dict[str, list[list[int]]], rows: list[int], pad_id: int
     return out
 
 
-__all__ = ["Encoder", "EncoderConfig", "MLPHead", "pad_batch", "right_pad"]
+__all__ = ["Encoder", "EncoderConfig", "MLPHead", "pad_batch", "right_pad", "to_device"]

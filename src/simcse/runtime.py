@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from simcse.encoder import Encoder
+from simcse.encoder import Encoder, to_device
 from simcse.errors import ConfigError
 
 Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
@@ -48,11 +48,9 @@ def torch_forward(encoder: Encoder, device: torch.device, source: Path | None, q
     if quantize:
         raise ConfigError("quantize needs runtime 'onnx'")
 
-    pin = device.type == "cuda"
-
     @torch.inference_mode()
     def forward(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return encoder(**{k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()})
+        return encoder(**to_device(batch, device))
 
     return forward
 

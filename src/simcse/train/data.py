@@ -129,14 +129,6 @@ def shard_rows(rows: np.ndarray, rank: int, world: int) -> np.ndarray:
     return rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]
 
 
-def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    """Move a CPU batch to ``device``; on CUDA through page-locked memory, so the copy does
-    not wait for the GPU."""
-    if device.type == "cuda":
-        batch = {k: v.pin_memory() for k, v in batch.items()}
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
 def _gather(col: TokenColumn, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The tokens of sentences ``rows`` of ``col``, concatenated, and each one's length, in
     one indexing of the flat ids."""
@@ -161,5 +153,5 @@ def collate(data: TrainingSet, rows: np.ndarray, pad_id: int, with_token_types: 
     return batch
 
 
-__all__ = ["TokenColumn", "TrainingSet", "batch_order", "collate", "epoch_batches", "shard_rows", "to_device",
-           "tokenize_file", "total_steps"]
+__all__ = ["TokenColumn", "TrainingSet", "batch_order", "collate", "epoch_batches", "shard_rows", "tokenize_file",
+           "total_steps"]

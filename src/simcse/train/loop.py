@@ -23,14 +23,14 @@ from torch import nn
 
 from simcse import distributed as dist
 from simcse.data_dir import data_dir as resolve_data_dir
-from simcse.encoder import Encoder
+from simcse.encoder import Encoder, to_device
 from simcse.errors import ConfigError
 from simcse.model_io import load_encoder, save_encoder
 from simcse.model_registry import resolve_model
 from simcse.runtime import parse_device
 from simcse.train.checkpoint import rng_states, save_checkpoint
 from simcse.train.config import TrainConfig
-from simcse.train.data import TrainingSet, collate, epoch_batches, shard_rows, to_device, tokenize_file, total_steps
+from simcse.train.data import TrainingSet, collate, epoch_batches, shard_rows, tokenize_file, total_steps
 from simcse.train.evaluators import build_evaluate
 from simcse.train.fast_dropout import use_fast_dropout
 from simcse.train.length_groups import auto_groups
