@@ -55,11 +55,14 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
         return train(label, (str(int(warm) + n + 2), warm), "--which", "ours", *extra, "--profile", f"{{out}}/{label}.txt",
                      "--profile-steps", str(n))
 
+    def encode(batch: int) -> tuple[str, str, list[str]]:
+        return "encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", str(batch), "--rounds", "1", "--repeats", "1",
+                                             "--repeat-to", "2000" if smoke else "100000"]
+
     return [
         train("unsup-64", steps64, "--batch-size", "64"),
         train("unsup-64-compiled", compiled, "--batch-size", "64", "--which", "ours", "--ours", *COMPILED),
-        ("encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", "128", "--rounds", "1", "--repeats", "1",
-                                       "--repeat-to", "2000" if smoke else "100000"]),
+        encode(128),
         train(f"sup-{big}", steps_big, "--objective", "sup", "--batch-size", str(big)),
         train(f"unsup-{big}", steps_big, "--batch-size", str(big)),
         train(f"unsup-{big}-cached", steps_big, "--batch-size", str(big), "--ours", f"grad_cache_chunk={big // 4}",
@@ -69,8 +72,7 @@ def parts(smoke: bool) -> list[tuple[str, str, list[str]]]:
         profile(f"profile-unsup-{big}-cached", steps_big[1], 3, "--batch-size", str(big), "--ours", f"grad_cache_chunk={big // 4}"),
         train(f"unsup-{big}-cached-compiled", steps_big, "--batch-size", str(big), "--which", "ours",
               "--ours", f"grad_cache_chunk={big // 4}", "compile=default", "pad_to_max_length=true"),
-        ("encode", "encode_speed.py", ["--impls", "torch", "--batch-sizes", "1024", "--rounds", "1", "--repeats", "1",
-                                       "--repeat-to", "2000" if smoke else "100000"]),
+        encode(1024),
     ]
 
 
